@@ -1,0 +1,97 @@
+// Command drover is a container entrypoint: a correct PID 1 that runs the
+// user's command as a pool of workers sized from the container's CPU budget.
+// See README.md and the design in the repository for the contract.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime/debug"
+	"strings"
+
+	"github.com/drover-init/drover/spawn"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+func main() {
+	if spawn.IsShim(os.Environ()) {
+		os.Exit(spawn.Shim(os.Args, os.Environ(), os.Stderr))
+	}
+	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+const usageText = `usage:
+  drover [--] CMD [ARGS...]     run CMD as the worker pool (or as a plain init)
+  drover status                 table of workers from a running drover
+  drover probe livez|readyz     exit 0 if the endpoint answers 200 (HEALTHCHECK)
+  drover --version | --help
+
+Plain init (like tini) unless DROVER_LISTEN or DROVER_WORKERS is set.
+`
+
+// run is drover; its result is the exit code. Only main calls os.Exit.
+func run(args, environ []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "drover: no command given\n"+usageText)
+		return 2
+	}
+	switch args[0] {
+	case "--help", "-h", "help":
+		fmt.Fprint(stdout, usageText+"\nEnvironment:\n")
+		Usage(stdout)
+		return 0
+	case "--version", "-v", "version":
+		fmt.Fprintln(stdout, "drover", buildVersion())
+		return 0
+	case "status":
+		return statusCmd(args[1:], environ, stdout, stderr)
+	case "probe":
+		return probeCmd(args[1:], environ, stdout, stderr)
+	case "--":
+		args = args[1:]
+	default:
+		if strings.HasPrefix(args[0], "-") {
+			fmt.Fprintf(stderr, "drover: unknown option %s (put -- before a command that starts with -)\n", args[0])
+			return 2
+		}
+	}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "drover: no command after --\n"+usageText)
+		return 2
+	}
+	s, err := LoadConfig(environ)
+	if err != nil {
+		fmt.Fprintf(stderr, "drover: %v\n", err)
+		return 2
+	}
+	path, err := exec.LookPath(args[0])
+	if err != nil {
+		code := spawn.StartError(err)
+		what := "command not found"
+		if code == 126 {
+			what = "command cannot be executed"
+		}
+		if errors.Is(err, exec.ErrNotFound) {
+			fmt.Fprintf(stderr, "drover: %s: %s (check the name and PATH)\n", args[0], what)
+		} else {
+			fmt.Fprintf(stderr, "drover: %s: %s: %v\n", args[0], what, errors.Unwrap(err))
+		}
+		return code
+	}
+	return supervise(s, path, args, environ, stderr)
+}

@@ -1,0 +1,259 @@
+// Package spawn is the worker pool: it starts N workers, restarts them with
+// backoff, replaces them one by one on reload, forwards signals, and stops
+// them on shutdown.
+//
+// One goroutine (Run) owns all pool state; every public method only posts a
+// closure to it. Exit statuses come from outside (the reaper, via Exited):
+// this package never waits for a process itself, because a second waiter
+// would steal statuses from the only one allowed.
+package spawn
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Policy says which worker exits are followed by a restart.
+type Policy int
+
+const (
+	Always Policy = iota
+	OnFailure
+	Never
+)
+
+func (p Policy) String() string {
+	return [...]string{"always", "on-failure", "never"}[p]
+}
+
+// ParsePolicy reads DROVER_RESTART.
+func ParsePolicy(s string) (Policy, error) {
+	switch s {
+	case "always":
+		return Always, nil
+	case "on-failure":
+		return OnFailure, nil
+	case "never":
+		return Never, nil
+	}
+	return 0, fmt.Errorf("accepted: always, on-failure, never")
+}
+
+// Exit is a reaped worker, as the reaper saw it.
+type Exit struct {
+	Pid    int
+	Status syscall.WaitStatus
+}
+
+// Usage is what a worker's process group costs right now.
+type Usage struct {
+	RSS        int64
+	CPUSeconds float64
+}
+
+// Config is everything the pool needs; main fills it from DROVER_*.
+type Config struct {
+	Workers        int
+	Restart        Policy
+	BackoffMin     time.Duration // first restart delay after a failure
+	BackoffMax     time.Duration
+	ResetAfter     time.Duration // ready this long: the failure count starts over
+	MinUptime      time.Duration // a clean exit sooner than this after ready is a failure
+	CrashLimit     int           // consecutive failures of a slot before giving up; 0 never
+	StopSignal     syscall.Signal
+	StopTimeout    time.Duration
+	ReadyDelay     time.Duration
+	ReadyNotify    bool // ready on READY=1 instead of after ReadyDelay
+	StartupTimeout time.Duration
+	Watchdog       time.Duration
+	MaxMemory      int64
+
+	// Env is the environment of every worker; the pool adds
+	// DROVER_WORKER_ID and DROVER_WORKERS.
+	Env []string
+	// Files returns the sockets a slot's worker inherits as fds 3, 4, ….
+	Files func(slot int) ([]*os.File, error)
+	// Release is called once a removed slot has no worker left.
+	Release func(slot int)
+	Starter Starter
+	// Kill signals a worker's process group (Kill in this package).
+	Kill func(pid int, sig syscall.Signal) error
+	// Signal sends a forwarded signal to the worker process itself.
+	Signal func(pid int, sig syscall.Signal) error
+	// Owners lists pids that may own a notify sender: its process group
+	// leader and its ancestors (Owners in this package).
+	Owners func(pid int) []int
+	Log    *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.Workers < 1 {
+		c.Workers = 1
+	}
+	if c.BackoffMin <= 0 {
+		c.BackoffMin = 100 * time.Millisecond
+	}
+	if c.BackoffMax < c.BackoffMin {
+		c.BackoffMax = c.BackoffMin
+	}
+	if c.ResetAfter <= 0 {
+		c.ResetAfter = 30 * time.Second
+	}
+	if c.MinUptime <= 0 {
+		c.MinUptime = time.Second
+	}
+	if c.StopSignal == 0 {
+		c.StopSignal = syscall.SIGTERM
+	}
+	if c.Files == nil {
+		c.Files = func(int) ([]*os.File, error) { return nil, nil }
+	}
+	if c.Release == nil {
+		c.Release = func(int) {}
+	}
+	if c.Kill == nil {
+		c.Kill = Kill
+	}
+	if c.Signal == nil {
+		c.Signal = syscall.Kill
+	}
+	if c.Owners == nil {
+		c.Owners = Owners
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Result is how the pool ended, as drover's exit code.
+type Result struct {
+	Code   int
+	Reason string
+}
+
+// Pool is the worker pool. Create with New, drive with Run.
+type Pool struct {
+	cfg   Config
+	inbox chan func()
+	done  chan struct{}
+	st    state
+}
+
+// New checks the config; nothing starts before Run.
+func New(cfg Config) (*Pool, error) {
+	if cfg.Starter == nil {
+		return nil, fmt.Errorf("spawn: no Starter")
+	}
+	cfg.defaults()
+	p := &Pool{cfg: cfg, inbox: make(chan func(), 1024), done: make(chan struct{})}
+	p.st.init()
+	return p, nil
+}
+
+// post hands f to the owner goroutine; after Run has returned, f is dropped.
+func (p *Pool) post(f func()) {
+	select {
+	case p.inbox <- f:
+	case <-p.done:
+	}
+}
+
+// Done is closed when Run has returned.
+func (p *Pool) Done() <-chan struct{} { return p.done }
+
+// Exited reports a reaped process. Pids the pool never started are orphans.
+func (p *Pool) Exited(e Exit) { p.post(func() { p.exited(e) }) }
+
+// Shutdown starts the graceful stop: the pool reports draining at once,
+// keeps serving for drain, then stops every worker. A second call stops
+// at once.
+func (p *Pool) Shutdown(drain time.Duration) { p.post(func() { p.shutdown(drain, "") }) }
+
+// Signal forwards sig to every worker.
+func (p *Pool) Signal(sig syscall.Signal) { p.post(func() { p.forward(sig) }) }
+
+// Scale adds (+1) or removes (-1) a worker.
+func (p *Pool) Scale(delta int) { p.post(func() { p.scale(delta) }) }
+
+// Reload replaces every worker, one slot at a time, never lowering the
+// number of ready workers.
+func (p *Pool) Reload() { p.post(func() { p.reload() }) }
+
+// Notify passes on an sd_notify message from pid (a worker or its child).
+func (p *Pool) Notify(pid int, fields map[string]string) {
+	p.post(func() { p.notify(pid, fields) })
+}
+
+// SetUsage records resource usage by worker pid; over MaxMemory means replace.
+func (p *Pool) SetUsage(u map[int]Usage) { p.post(func() { p.usage(u) }) }
+
+// Pids lists the live workers, for usage sampling.
+func (p *Pool) Pids(ctx context.Context) ([]int, error) {
+	reply := make(chan []int, 1)
+	p.post(func() { reply <- p.pids() })
+	select {
+	case r := <-reply:
+		return r, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-p.done:
+		return nil, fmt.Errorf("pool has stopped")
+	}
+}
+
+// Snapshot asks the owner goroutine for the pool's state. It fails when the
+// loop does not answer in time, which is what liveness must see.
+func (p *Pool) Snapshot(ctx context.Context) (State, error) {
+	reply := make(chan State, 1)
+	p.post(func() { reply <- p.snapshot() })
+	select {
+	case s := <-reply:
+		return s, nil
+	case <-ctx.Done():
+		return State{}, fmt.Errorf("supervision loop did not answer: %w", ctx.Err())
+	case <-p.done:
+		return State{}, fmt.Errorf("pool has stopped")
+	}
+}
+
+// Run starts the workers and supervises them until the pool is finished:
+// shut down, given up, or (restart never/on-failure) every worker done.
+func (p *Pool) Run() Result {
+	defer close(p.done)
+	for i := 0; i < p.cfg.Workers; i++ {
+		p.addSlot()
+	}
+	p.st.desired = p.cfg.Workers
+	for _, s := range p.st.slots {
+		p.start(s, "")
+	}
+	p.maybeFinish()
+	for !p.st.finished {
+		f := <-p.inbox
+		f()
+	}
+	return p.st.result
+}
+
+// workerEnv is the environment of a new worker in slot.
+func (p *Pool) workerEnv(slot int) []string {
+	env := make([]string, 0, len(p.cfg.Env)+2)
+	for _, kv := range p.cfg.Env {
+		if hasKey(kv, "DROVER_WORKER_ID") || hasKey(kv, "DROVER_WORKERS") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env,
+		"DROVER_WORKER_ID="+strconv.Itoa(slot),
+		"DROVER_WORKERS="+strconv.Itoa(p.st.desired))
+}
+
+func hasKey(kv, k string) bool {
+	return len(kv) > len(k) && kv[len(k)] == '=' && kv[:len(k)] == k
+}

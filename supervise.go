@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	rungroup "github.com/oklog/run"
+	"golang.org/x/sys/unix"
+
+	"github.com/drover-init/drover/reaper"
+	"github.com/drover-init/drover/spawn"
+)
+
+// handled is every signal drover takes. SIGCHLD is the reaper's own, and
+// SIGURG (the Go runtime's preemption signal) is never forwarded.
+var handled = []os.Signal{
+	unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGTTIN, unix.SIGTTOU,
+	unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH, unix.SIGPIPE,
+}
+
+// errPoolDone ends the run group once the pool has finished.
+var errPoolDone = errors.New("pool finished")
+
+// supervise runs the pool until it is finished and returns the exit code.
+func supervise(s *Settings, path string, argv, environ []string, stderr io.Writer) int {
+	log := newLogger(s.Raw.LogFormat, s.Raw.LogLevel, stderr)
+
+	// Subscribe before anything starts, so no signal is lost during start-up.
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs, handled...)
+	defer signal.Stop(sigs)
+
+	if err := reaper.Subreaper(); err != nil {
+		log.Warn("cannot become a child subreaper; orphans of workers will not be reaped", "err", err)
+	}
+	rp := reaper.New()
+
+	workers := s.Workers
+	if workers == 0 {
+		workers = runtime.NumCPU()
+	}
+	if s.Pool {
+		log.Info("starting workers", "workers", workers)
+	}
+
+	policy, _ := spawn.ParsePolicy(s.Restart)
+	starter := &spawn.Exec{
+		Path: path, Args: argv, Lock: rp.ForkLock(), Credential: s.Credential,
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		Foreground: !s.Pool && ownsTerminal(),
+	}
+	pool, err := spawn.New(spawn.Config{
+		Workers:        workers,
+		Restart:        policy,
+		BackoffMax:     s.Raw.BackoffMax,
+		CrashLimit:     s.Raw.CrashLimit,
+		StopSignal:     s.StopSignal,
+		StopTimeout:    s.Raw.StopTimeout,
+		ReadyDelay:     s.Raw.ReadyDelay,
+		ReadyNotify:    s.Notify,
+		StartupTimeout: s.Raw.StartupTimeout,
+		Watchdog:       s.Raw.Watchdog,
+		MaxMemory:      s.MaxMemory,
+		Env:            workerEnviron(environ),
+		Starter:        starter,
+		Log:            log,
+	})
+	if err != nil {
+		log.Error("cannot set up the pool", "err", err)
+		return 2
+	}
+
+	var g rungroup.Group
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// The reaper runs until the very end: orphans are cleaned up after the
+	// pool is done, and their exits must still be collected.
+	reaperDone := make(chan struct{})
+	go func() {
+		defer close(reaperDone)
+		err := rp.Run(ctx, func(e reaper.Exit) {
+			pool.Exited(spawn.Exit{Pid: e.Pid, Status: syscall.WaitStatus(e.Status)})
+		})
+		if err != nil {
+			log.Error("reaper stopped", "err", err)
+		}
+	}()
+
+	var result spawn.Result
+	g.Add(func() error {
+		result = pool.Run()
+		log.Debug("pool finished", "code", result.Code, "reason", result.Reason)
+		if n := rp.Cleanup(s.Raw.StopTimeout); n > 0 {
+			log.Info("stopped processes the workers left behind", "count", n)
+		}
+		return errPoolDone
+	}, func(error) {
+		pool.Shutdown(0)
+	})
+
+	sigCtx, sigCancel := context.WithCancel(ctx)
+	g.Add(func() error {
+		for {
+			select {
+			case <-sigCtx.Done():
+				return nil
+			case sig := <-sigs:
+				dispatch(s, pool, log, sig.(syscall.Signal))
+			}
+		}
+	}, func(error) { sigCancel() })
+
+	if err := g.Run(); err != nil && !errors.Is(err, errPoolDone) {
+		log.Error("stopped", "err", err)
+	}
+	cancel()
+	<-reaperDone
+	return result.Code
+}
+
+// dispatch acts on a signal drover received, as the design's table says.
+func dispatch(s *Settings, pool *spawn.Pool, log *slog.Logger, sig syscall.Signal) {
+	switch sig {
+	case unix.SIGTERM, unix.SIGINT:
+		log.Info("shutting down", "signal", spawn.SignalName(sig))
+		pool.Shutdown(s.Raw.DrainDelay)
+	case unix.SIGHUP:
+		if s.HUPReload {
+			pool.Reload()
+		} else {
+			pool.Signal(sig)
+		}
+	case unix.SIGTTIN, unix.SIGTTOU:
+		if !s.Pool {
+			return // a plain init has no pool to resize
+		}
+		if sig == unix.SIGTTIN {
+			pool.Scale(+1)
+		} else {
+			pool.Scale(-1)
+		}
+	case unix.SIGPIPE:
+		// Taken only so a closed stderr cannot kill PID 1.
+	default:
+		pool.Signal(sig)
+	}
+}
+
+// ownsTerminal says whether stdin is our controlling terminal and we are in
+// its foreground: then the child gets the terminal, as with tini.
+func ownsTerminal() bool {
+	pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	return err == nil && pg == unix.Getpgrp()
+}
+
+// workerEnviron is drover's environment minus what drover itself consumed
+// (its own socket activation and notify variables).
+func workerEnviron(environ []string) []string {
+	drop := map[string]bool{
+		"LISTEN_FDS": true, "LISTEN_PID": true, "LISTEN_FDNAMES": true,
+		"NOTIFY_SOCKET": true, "WATCHDOG_USEC": true, "WATCHDOG_PID": true,
+	}
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		k, _, _ := stringsCut(kv)
+		if !drop[k] {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
