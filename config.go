@@ -102,9 +102,13 @@ type Settings struct {
 // value and what is accepted.
 type ConfigError struct {
 	Var, Value, Accept, Detail string
+	Unknown                    bool // no such variable
 }
 
 func (e *ConfigError) Error() string {
+	if e.Unknown {
+		return fmt.Sprintf("%s=%q: no such variable; %s", e.Var, e.Value, e.Detail)
+	}
 	msg := fmt.Sprintf("%s=%q is not valid; accepted: %s", e.Var, e.Value, e.Accept)
 	if e.Detail != "" {
 		msg += " (" + e.Detail + ")"
@@ -183,7 +187,7 @@ func unknownVars(environ []string) error {
 		if near := closest(k, names); near != "" {
 			hint = "did you mean " + near + "?"
 		}
-		return &ConfigError{Var: k, Value: v, Accept: "no such variable; " + hint}
+		return &ConfigError{Var: k, Value: v, Unknown: true, Detail: hint}
 	}
 	return nil
 }

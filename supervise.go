@@ -36,6 +36,9 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 	signal.Notify(sigs, handled...)
 	defer signal.Stop(sigs)
 
+	if err := spawn.SealFDs(); err != nil {
+		log.Warn("cannot mark inherited fds close-on-exec; workers may inherit them", "err", err)
+	}
 	if err := reaper.Subreaper(); err != nil {
 		log.Warn("cannot become a child subreaper; orphans of workers will not be reaped", "err", err)
 	}

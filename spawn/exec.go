@@ -127,3 +127,24 @@ func Kill(pid int, sig syscall.Signal) error {
 	}
 	return err
 }
+
+// SealFDs marks every descriptor above stderr close-on-exec, so that what
+// drover itself inherited (from a container runtime, a shell, a test
+// runner) never leaks into a worker: workers get stdio and exactly the
+// sockets they are handed.
+func SealFDs() error {
+	const sysCloseRange, closeRangeCloexec = 436, 4
+	if _, _, e := syscall.Syscall(sysCloseRange, 3, ^uintptr(0), closeRangeCloexec); e == 0 {
+		return nil
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("listing open fds: %w", err)
+	}
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
+	return nil
+}

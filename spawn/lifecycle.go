@@ -160,7 +160,8 @@ func (p *Pool) exited(e Exit) {
 	switch {
 	case s.next == w:
 		s.next = nil
-		p.replacementFailed(s, describe(e.Status))
+		s.lastExit = describe(e.Status)
+		p.replacementFailed(s, s.lastExit)
 		if s.cur == nil {
 			p.afterExit(s, w, e.Status)
 		}
