@@ -174,7 +174,10 @@ func TestShimSetsPidVars(t *testing.T) {
 		Starter: &Exec{Path: sh, Args: []string{"sh", "-c", `echo "$$ $LISTEN_PID" > $REC/pids; ls -l /proc/self/fd >> $REC/fdlist; ls /proc/self/fd | wc -l >> $REC/pids`},
 			Shim: self, PidVars: []string{"LISTEN_PID"}, Lock: lock.RLocker()}}, "sh")
 	_ = p
-	waitFor(t, "the worker", func() bool { b, _ := os.ReadFile(filepath.Join(rec, "pids")); return strings.Count(string(b), "\n") == 2 })
+	waitFor(t, "the worker", func() bool {
+		b, _ := os.ReadFile(filepath.Join(rec, "pids"))
+		return strings.Count(string(b), "\n") == 2
+	})
 	b, _ := os.ReadFile(filepath.Join(rec, "pids"))
 	f := strings.Fields(string(b))
 	if f[0] != f[1] {
