@@ -1,0 +1,19 @@
+// Package cpus works out how much CPU the container may really use and how
+// many workers that is worth.
+//
+// Host core counts lie inside containers: a pod limited to 1.5 CPUs on a
+// 64-core node must not start 64 workers. The budget is therefore the
+// tightest of three independent limits, kept as an exact fraction so that
+// rounding happens exactly once, at the end:
+//
+//   - the CPU affinity mask (cpusets, the Kubernetes static CPU manager),
+//   - every CFS quota from drover's cgroup up to the visible cgroup root,
+//     cgroup v1 and v2 alike (each of them throttles us),
+//   - DROVER_CPU_MILLICORES, for limits the container cannot see itself.
+//
+// Everything is read through a Reader whose filesystem root and affinity
+// function are injected, so the same code runs on real /proc and /sys and
+// on the fixture layouts in testdata/vectors. Broken or unexpected input
+// never stops drover: the offending level is skipped and reported once
+// through Reader.Warn.
+package cpus

@@ -1,0 +1,141 @@
+package health
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestCollector(t *testing.T) {
+	s := sampleSnapshot()
+	// A rolling reload: slot 0 also has its replacement starting.
+	s.Workers = append(s.Workers, Worker{ID: 0, Pid: 90, Generation: 2, State: StateStarting, RSS: 1 << 20, CPUSeconds: 0.25})
+	c := NewCollector(fakeSource{snap: s}, "v1.2.3", testTimeout)
+
+	const want = `
+# HELP drover_build_info Always 1; the version label identifies the drover build.
+# TYPE drover_build_info gauge
+drover_build_info{version="v1.2.3"} 1
+# HELP drover_cpu_budget_cores CPU budget the worker count was sized from, in cores.
+# TYPE drover_cpu_budget_cores gauge
+drover_cpu_budget_cores 1.5
+# HELP drover_draining 1 while drover shuts down and fails /readyz.
+# TYPE drover_draining gauge
+drover_draining 0
+# HELP drover_orphans_reaped_total Exited processes reaped that were not workers.
+# TYPE drover_orphans_reaped_total counter
+drover_orphans_reaped_total 7
+# HELP drover_ready 1 when /readyz passes: not draining and enough workers ready.
+# TYPE drover_ready gauge
+drover_ready 0
+# HELP drover_signals_forwarded_total Signals forwarded to workers, by signal name.
+# TYPE drover_signals_forwarded_total counter
+drover_signals_forwarded_total{signal="SIGHUP"} 0
+drover_signals_forwarded_total{signal="SIGQUIT"} 0
+drover_signals_forwarded_total{signal="SIGUSR1"} 3
+drover_signals_forwarded_total{signal="SIGUSR2"} 0
+drover_signals_forwarded_total{signal="SIGWINCH"} 0
+# HELP drover_worker_cpu_seconds_total User and system CPU time of the worker slot's process groups.
+# TYPE drover_worker_cpu_seconds_total counter
+drover_worker_cpu_seconds_total{worker="0"} 1.5
+drover_worker_cpu_seconds_total{worker="1"} 0.02
+drover_worker_cpu_seconds_total{worker="2"} 0
+# HELP drover_worker_resident_memory_bytes Resident memory of the worker slot's process groups.
+# TYPE drover_worker_resident_memory_bytes gauge
+drover_worker_resident_memory_bytes{worker="0"} 1.3946061e+07
+drover_worker_resident_memory_bytes{worker="1"} 3.145728e+06
+drover_worker_resident_memory_bytes{worker="2"} 0
+# HELP drover_worker_restarts_total Worker restarts by reason.
+# TYPE drover_worker_restarts_total counter
+drover_worker_restarts_total{reason="exit"} 4
+drover_worker_restarts_total{reason="memory"} 0
+drover_worker_restarts_total{reason="reload"} 0
+drover_worker_restarts_total{reason="startup-timeout"} 0
+drover_worker_restarts_total{reason="watchdog"} 2
+# HELP drover_workers Worker processes by state; slots waiting to restart count as backoff.
+# TYPE drover_workers gauge
+drover_workers{state="backoff"} 1
+drover_workers{state="exited"} 0
+drover_workers{state="ready"} 1
+drover_workers{state="starting"} 2
+drover_workers{state="stopping"} 0
+# HELP drover_workers_desired Desired number of workers.
+# TYPE drover_workers_desired gauge
+drover_workers_desired 3
+# HELP drover_workers_min_ready Ready workers needed for /readyz to pass (DROVER_MIN_READY resolved).
+# TYPE drover_workers_min_ready gauge
+drover_workers_min_ready 2
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+	problems, err := testutil.CollectAndLint(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// The 0/1 gauges follow /readyz exactly.
+func TestCollectorReadyDraining(t *testing.T) {
+	tests := []struct {
+		snap                 Snapshot
+		wantReady, wantDrain float64
+	}{
+		{pool(4, 2, 2), 1, 0},
+		{pool(4, 1, 2), 0, 0},
+		{func() Snapshot { s := pool(4, 4, 2); s.Draining = true; return s }(), 0, 1},
+	}
+	for i, tt := range tests {
+		c := NewCollector(fakeSource{snap: tt.snap}, "v", testTimeout)
+		if got := testutil.ToFloat64(only(c, "drover_ready")); got != tt.wantReady {
+			t.Errorf("%d: drover_ready = %v, want %v", i, got, tt.wantReady)
+		}
+		if got := testutil.ToFloat64(only(c, "drover_draining")); got != tt.wantDrain {
+			t.Errorf("%d: drover_draining = %v, want %v", i, got, tt.wantDrain)
+		}
+		if got := testutil.ToFloat64(only(c, "drover_workers_desired")); got != 4 {
+			t.Errorf("%d: drover_workers_desired = %v", i, got)
+		}
+	}
+}
+
+func TestCollectorLoopNotAnswering(t *testing.T) {
+	reg := newRegistry(fakeSource{err: errors.New("loop stopped")}, "v9", testTimeout)
+	mfs, err := reg.Gather()
+	if err == nil || !strings.Contains(err.Error(), "loop stopped") {
+		t.Errorf("Gather error = %v, want the loop's error", err)
+	}
+	names := map[string]bool{}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
+	}
+	if !names["drover_build_info"] || !names["go_goroutines"] || names["drover_workers"] {
+		t.Errorf("gathered %v: want build info and runtime metrics, no made-up state", names)
+	}
+}
+
+// only narrows a collector to one metric family, for testutil.ToFloat64.
+func only(c prometheus.Collector, name string) prometheus.Collector { return filtered{c, name} }
+
+type filtered struct {
+	c    prometheus.Collector
+	name string
+}
+
+func (f filtered) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(f, ch) }
+
+func (f filtered) Collect(ch chan<- prometheus.Metric) {
+	all := make(chan prometheus.Metric)
+	go func() { f.c.Collect(all); close(all) }()
+	for m := range all {
+		if strings.Contains(m.Desc().String(), `fqName: "`+f.name+`"`) {
+			ch <- m
+		}
+	}
+}

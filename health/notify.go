@@ -1,0 +1,213 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// MaxNotifySize is the largest sd_notify datagram accepted; larger ones are
+// dropped whole, never acted on half-read. systemd's own limit is 4096.
+const MaxNotifySize = 8192
+
+// maxNotifyFDs is the kernel's per-message SCM_RIGHTS limit (SCM_MAX_FD),
+// so that every passed fd lands in our buffer and gets closed by us.
+const maxNotifyFDs = 253
+
+// Message is one sd_notify datagram.
+type Message struct {
+	Pid int // sender's pid (kernel-verified), as seen in drover's pid namespace
+	UID int // sender's uid
+	// Fields are the KEY=VALUE lines. Unknown keys are kept; a repeated key
+	// keeps its first value, as systemd does.
+	Fields map[string]string
+	// FDs counts file descriptors sent along (FDSTORE=1). drover does not
+	// keep them: they are already closed when the Message is delivered.
+	FDs int
+}
+
+// Notify is the NOTIFY_SOCKET receiver through which workers report
+// READY=1, STATUS=… and WATCHDOG=1.
+type Notify struct {
+	conn *net.UnixConn
+	path string
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// ListenNotify creates the socket at path, or an abstract socket when path
+// starts with "@" (nothing on disk to clean up, but only reachable from
+// drover's network namespace). A leftover socket file from an earlier run
+// is replaced; any other file there is an error, never deleted. The file is
+// made world-writable so that workers running as DROVER_USER can send.
+func ListenNotify(path string) (*Notify, error) {
+	if path == "" || path == "@" {
+		return nil, errors.New("notify socket: empty path")
+	}
+	abstract := strings.HasPrefix(path, "@")
+	if !abstract {
+		if err := removeStaleSocket(path); err != nil {
+			return nil, err
+		}
+	}
+	// SO_PASSCRED goes on before bind, so no datagram can ever arrive
+	// without the sender's credentials.
+	lc := net.ListenConfig{Control: setPassCred}
+	pc, err := lc.ListenPacket(context.Background(), "unixgram", path)
+	if err != nil {
+		return nil, fmt.Errorf("notify socket %s: %w", path, err)
+	}
+	n := &Notify{conn: pc.(*net.UnixConn), path: path}
+	if !abstract {
+		// chmod after bind: bind applies the umask, and workers may not share our uid.
+		if err := os.Chmod(path, 0o666); err != nil {
+			_ = n.Close()
+			return nil, fmt.Errorf("notify socket %s: %w", path, err)
+		}
+	}
+	return n, nil
+}
+
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("notify socket %s: %w", path, err)
+	case fi.Mode().Type() != fs.ModeSocket:
+		return fmt.Errorf("notify socket %s: a %s is in the way and is not a socket; remove it or choose another path", path, fi.Mode().Type())
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("notify socket %s: removing stale socket: %w", path, err)
+	}
+	return nil
+}
+
+// setPassCred makes the kernel attach the sender's credentials to every
+// datagram: a pid written inside the message (MAINPID=) could be forged,
+// the SCM_CREDENTIALS one cannot.
+func setPassCred(_, _ string, rc syscall.RawConn) error {
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("SO_PASSCRED: %w", serr)
+	}
+	return nil
+}
+
+// Path is the value for workers' NOTIFY_SOCKET ("@name" for abstract).
+func (n *Notify) Path() string { return n.path }
+
+// Run receives datagrams and hands each to deliver, in order, on Run's
+// goroutine, until ctx ends or Close is called; both return nil. Run is not
+// meant to be called concurrently with itself. warn (may
+// be nil) hears about datagrams that were dropped: too large, or without
+// credentials. Any other receive error ends Run and is returned.
+func (n *Notify) Run(ctx context.Context, deliver func(Message), warn func(error)) error {
+	if warn == nil {
+		warn = func(error) {}
+	}
+	// A past deadline wakes a blocked read without closing the socket, so the
+	// owner decides when the file goes away.
+	_ = n.conn.SetReadDeadline(time.Time{})
+	stop := context.AfterFunc(ctx, func() { _ = n.conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	buf := make([]byte, MaxNotifySize)
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(maxNotifyFDs*4))
+	for {
+		nb, noob, flags, _, err := n.conn.ReadMsgUnix(buf, oob)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("notify socket %s: %w", n.path, err)
+		}
+		msg, err := parseNotify(buf[:nb], oob[:noob], flags)
+		if err != nil {
+			warn(fmt.Errorf("notify socket %s: %w", n.path, err))
+			continue
+		}
+		deliver(msg)
+	}
+}
+
+// Close closes the socket and removes its file; Run then returns.
+func (n *Notify) Close() error {
+	n.closeOnce.Do(func() {
+		n.closeErr = n.conn.Close()
+		if !strings.HasPrefix(n.path, "@") {
+			if err := os.Remove(n.path); err != nil && !errors.Is(err, fs.ErrNotExist) && n.closeErr == nil {
+				n.closeErr = err
+			}
+		}
+	})
+	return n.closeErr
+}
+
+// parseNotify closes every passed fd first, whatever else is wrong with the
+// datagram: an fd store drover does not implement must not become an fd leak.
+func parseNotify(data, oob []byte, flags int) (Message, error) {
+	var msg Message
+	haveCreds := false
+	cmsgs, cerr := unix.ParseSocketControlMessage(oob)
+	for i := range cmsgs {
+		m := &cmsgs[i]
+		if m.Header.Level != unix.SOL_SOCKET {
+			continue
+		}
+		switch m.Header.Type {
+		case unix.SCM_RIGHTS:
+			fds, err := unix.ParseUnixRights(m)
+			if err == nil {
+				for _, fd := range fds {
+					_ = unix.Close(fd)
+				}
+				msg.FDs += len(fds)
+			}
+		case unix.SCM_CREDENTIALS:
+			if cred, err := unix.ParseUnixCredentials(m); err == nil {
+				msg.Pid, msg.UID, haveCreds = int(cred.Pid), int(cred.Uid), true
+			}
+		}
+	}
+	switch {
+	case cerr != nil:
+		return Message{}, fmt.Errorf("dropped a message with unreadable control data: %w", cerr)
+	case flags&unix.MSG_TRUNC != 0:
+		return Message{}, fmt.Errorf("dropped a message from pid %d larger than %d bytes", msg.Pid, MaxNotifySize)
+	case !haveCreds:
+		return Message{}, errors.New("dropped a message without sender credentials")
+	}
+	msg.Fields = parseNotifyFields(string(data))
+	return msg, nil
+}
+
+func parseNotifyFields(s string) map[string]string {
+	fields := make(map[string]string)
+	for line := range strings.SplitSeq(s, "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || k == "" {
+			continue // empty line or not KEY=VALUE: systemd ignores these too
+		}
+		if _, dup := fields[k]; !dup {
+			fields[k] = v
+		}
+	}
+	return fields
+}
