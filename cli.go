@@ -1,21 +1,62 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
+	"time"
+
+	"github.com/drover-init/drover/health"
 )
 
 func stringsCut(kv string) (string, string, bool) { return strings.Cut(kv, "=") }
 
-// statusCmd prints the workers of a running drover.
-func statusCmd(args, environ []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "drover: status: not available yet")
-	return 1
+// healthAddr is where a running drover in this container serves, from the
+// same DROVER_HEALTH_ADDR the CLI verbs inherit (docker exec, HEALTHCHECK).
+func healthAddr(environ []string) string {
+	for _, kv := range environ {
+		if k, v, _ := strings.Cut(kv, "="); k == "DROVER_HEALTH_ADDR" && v != "" {
+			return v
+		}
+	}
+	return ":8081"
 }
 
-// probeCmd exits 0 when the endpoint answers 200.
+// statusCmd prints the workers of a running drover, like pm2 ls.
+func statusCmd(args, environ []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintln(stderr, "drover: usage: drover status")
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	addr := healthAddr(environ)
+	s, err := health.FetchStatus(ctx, addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "drover: %v (is drover running with its health server on %s? see DROVER_HEALTH_ADDR)\n", err, addr)
+		return 1
+	}
+	if err := health.WriteTable(stdout, s); err != nil {
+		fmt.Fprintf(stderr, "drover: status: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// probeCmd exits 0 when the endpoint answers 200: a HEALTHCHECK for images
+// without curl.
 func probeCmd(args, environ []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "drover: probe: not available yet")
-	return 1
+	if len(args) != 1 || (args[0] != "livez" && args[0] != "readyz") {
+		fmt.Fprintln(stderr, "drover: usage: drover probe livez|readyz")
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := health.Probe(ctx, healthAddr(environ), args[0]); err != nil {
+		fmt.Fprintf(stderr, "drover: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "ok")
+	return 0
 }

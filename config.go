@@ -13,6 +13,10 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/drover-init/drover/cpus"
+	"github.com/drover-init/drover/health"
+	"github.com/drover-init/drover/listener"
 )
 
 // Config is every DROVER_* variable. It is the one list: --help, the
@@ -46,7 +50,7 @@ type Config struct {
 	HUP            string        `show:"reload (pool), forward (plain init)" accept:"reload or forward" desc:"SIGHUP: rolling zero-downtime reload, or forward to the workers"`
 	MaxMemory      ByteSize      `split_words:"true" accept:"bytes, optionally with a unit: 512Mi, 1Gi, 500M" desc:"a worker whose resident memory exceeds this is replaced gracefully"`
 	LogFormat      string        `split_words:"true" default:"text" accept:"text or json" desc:"format of drover's own log lines on stderr"`
-	LogLevel       string        `split_words:"true" default:"info" accept:"debug, info, warn or error" desc:"least severe of drover's own log lines shown"`
+	LogLevel       string        `split_words:"true" show:"info (pool), warn (plain init)" accept:"debug, info, warn or error" desc:"least severe of drover's own log lines shown"`
 }
 
 // ByteSize is a memory amount in bytes, written the Kubernetes way.
@@ -92,7 +96,9 @@ type Settings struct {
 	StopSignal   syscall.Signal
 	HUPReload    bool
 	Credential   *syscall.Credential
-	MinReady     string
+	MinReady     health.MinReady
+	Rounding     cpus.Rounding
+	Listen       []listener.Spec
 	Raw          Config
 	MaxMemory    int64
 	WorkerMemory int64

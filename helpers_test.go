@@ -30,6 +30,12 @@ func helperMain(mode string) int {
 		<-c
 		return 0
 	}
+	// Each area's tests keep their own worker modes in their own file.
+	for _, h := range []func(string) (int, bool){listenHelper, healthHelper} {
+		if code, ok := h(mode); ok {
+			return code
+		}
+	}
 	fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
 	return 99
 }

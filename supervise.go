@@ -3,16 +3,20 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
+	"strconv"
 	"syscall"
+	"time"
 
 	rungroup "github.com/oklog/run"
 	"golang.org/x/sys/unix"
 
+	"github.com/drover-init/drover/health"
+	"github.com/drover-init/drover/listener"
 	"github.com/drover-init/drover/reaper"
 	"github.com/drover-init/drover/spawn"
 )
@@ -44,12 +48,37 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 	}
 	rp := reaper.New()
 
-	workers := s.Workers
-	if workers == 0 {
-		workers = runtime.NumCPU()
+	set, err := listener.Open(s.Listen, listener.Options{ReusePort: s.Raw.Reuseport})
+	if err != nil {
+		fmt.Fprintf(stderr, "drover: %v\n", err)
+		return 2
 	}
-	if s.Pool {
-		log.Info("starting workers", "workers", workers)
+	defer set.Close()
+
+	workers, cpu := 1, health.CPU{}
+	if s.Pool || s.HealthAddr != "" {
+		workers, cpu = sizePool(s, log)
+	}
+
+	env := append(workerEnviron(environ), set.Env()...)
+	var pidVars []string
+	if len(s.Listen) > 0 {
+		pidVars = append(pidVars, "LISTEN_PID")
+	}
+	var notify *health.Notify
+	if s.Notify || s.Raw.Watchdog > 0 {
+		path, cleanup := notifyPath()
+		defer cleanup()
+		if notify, err = health.ListenNotify(path); err != nil {
+			fmt.Fprintf(stderr, "drover: cannot create the sd_notify socket for DROVER_READY=notify / DROVER_WATCHDOG: %v\n", err)
+			return 2
+		}
+		defer notify.Close()
+		env = append(env, "NOTIFY_SOCKET="+path)
+	}
+	if s.Raw.Watchdog > 0 {
+		env = append(env, "WATCHDOG_USEC="+strconv.FormatInt(s.Raw.Watchdog.Microseconds(), 10))
+		pidVars = append(pidVars, "WATCHDOG_PID")
 	}
 
 	policy, _ := spawn.ParsePolicy(s.Restart)
@@ -57,6 +86,12 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 		Path: path, Args: argv, Lock: rp.ForkLock(), Credential: s.Credential,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		Foreground: !s.Pool && ownsTerminal(),
+	}
+	if len(pidVars) > 0 {
+		// LISTEN_PID and WATCHDOG_PID must be the worker's own pid, which is
+		// only known after fork: drover re-executes itself as a shim that
+		// sets them and execs the command.
+		starter.Shim, starter.PidVars = "/proc/self/exe", pidVars
 	}
 	pool, err := spawn.New(spawn.Config{
 		Workers:        workers,
@@ -70,13 +105,28 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 		StartupTimeout: s.Raw.StartupTimeout,
 		Watchdog:       s.Raw.Watchdog,
 		MaxMemory:      s.MaxMemory,
-		Env:            workerEnviron(environ),
+		Env:            env,
+		Files:          set.Files,
+		Release:        releaseSlot(set, log),
 		Starter:        starter,
 		Log:            log,
 	})
 	if err != nil {
 		log.Error("cannot set up the pool", "err", err)
 		return 2
+	}
+
+	src := poolSource{pool: pool, cpu: cpu, minReady: s.MinReady, started: time.Now()}
+	var srv *health.Server
+	if s.HealthAddr != "" {
+		srv, err = health.New(health.Options{
+			Addr: s.HealthAddr, Source: src, Logger: log,
+			Gatherer: health.NewRegistry(src, buildVersion()),
+		})
+		if err != nil {
+			fmt.Fprintf(stderr, "drover: %v\n", err)
+			return 2
+		}
 	}
 
 	var g rungroup.Group
@@ -119,6 +169,25 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 			}
 		}
 	}, func(error) { sigCancel() })
+
+	if srv != nil {
+		g.Add(srv.Serve, func(error) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+		})
+	}
+	if notify != nil {
+		nctx, ncancel := context.WithCancel(ctx)
+		g.Add(func() error {
+			return notify.Run(nctx, func(m health.Message) { pool.Notify(m.Pid, m.Fields) },
+				func(err error) { log.Warn("sd_notify", "err", err) })
+		}, func(error) { ncancel() })
+	}
+	if srv != nil || s.MaxMemory > 0 {
+		uctx, ucancel := context.WithCancel(ctx)
+		g.Add(func() error { sampleUsage(uctx, pool, 2*time.Second); return nil }, func(error) { ucancel() })
+	}
 
 	if err := g.Run(); err != nil && !errors.Is(err, errPoolDone) {
 		log.Error("stopped", "err", err)
@@ -167,9 +236,9 @@ func ownsTerminal() bool {
 // (its own socket activation and notify variables).
 func workerEnviron(environ []string) []string {
 	drop := map[string]bool{
-		"LISTEN_FDS": true, "LISTEN_PID": true, "LISTEN_FDNAMES": true,
 		"NOTIFY_SOCKET": true, "WATCHDOG_USEC": true, "WATCHDOG_PID": true,
 	}
+	environ = listener.WithoutListenEnv(environ)
 	out := make([]string, 0, len(environ))
 	for _, kv := range environ {
 		k, _, _ := stringsCut(kv)

@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
-	"math/big"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/drover-init/drover/cpus"
+	"github.com/drover-init/drover/health"
+	"github.com/drover-init/drover/listener"
 	"github.com/drover-init/drover/spawn"
 )
 
@@ -37,11 +39,20 @@ func validate(c Config) (*Settings, error) {
 	if c.WorkersMax > 0 && c.WorkersMax < c.WorkersMin {
 		return nil, bad("WorkersMax", strconv.Itoa(c.WorkersMax), fmt.Sprintf("below DROVER_WORKERS_MIN=%d", c.WorkersMin))
 	}
-	r, ok := new(big.Rat).SetString(strings.TrimSpace(c.WorkersPerCPU))
-	if !ok || r.Sign() <= 0 || strings.Contains(c.WorkersPerCPU, "/") {
+	r, err := cpus.ParsePerCPU(strings.TrimSpace(c.WorkersPerCPU))
+	if err != nil {
 		return nil, bad("WorkersPerCPU", c.WorkersPerCPU, "")
 	}
 	s.PerCPU = r
+	if s.Rounding, err = cpus.ParseRounding(c.CPURounding); err != nil {
+		return nil, bad("CPURounding", c.CPURounding, "")
+	}
+	if s.MinReady, err = health.ParseMinReady(c.MinReady); err != nil {
+		return nil, bad("MinReady", c.MinReady, "")
+	}
+	if s.Listen, err = listener.Parse(c.Listen); err != nil {
+		return nil, err // already one line naming DROVER_LISTEN and what is accepted
+	}
 
 	s.Restart = c.Restart
 	if s.Restart == "" {
@@ -104,7 +115,10 @@ func validate(c Config) (*Settings, error) {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return nil, bad("LogFormat", c.LogFormat, "")
 	}
-	if _, ok := logLevels[c.LogLevel]; !ok {
+	if c.LogLevel == "" {
+		// A plain init is as quiet as tini: only problems.
+		s.Raw.LogLevel = map[bool]string{true: "info", false: "warn"}[s.Pool]
+	} else if _, ok := logLevels[c.LogLevel]; !ok {
 		return nil, bad("LogLevel", c.LogLevel, "")
 	}
 	if c.User != "" {
