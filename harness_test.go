@@ -70,6 +70,9 @@ type runOpts struct {
 	env   []string // DROVER_* and anything else, added to a minimal environment
 	pidns bool     // run as PID 1 of a new PID namespace
 	stdin io.Reader
+	// shell, when set, is a shell line run first that ends by exec'ing
+	// drover ("$@"), e.g. to join a cgroup before drover starts.
+	shell string
 }
 
 // needRoot skips tests that need root (PID namespaces, cgroups).
@@ -85,6 +88,9 @@ func startDrover(t *testing.T, o runOpts, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, more: make(chan struct{}, 1), done: make(chan struct{})}
 	argv := append([]string{droverBin}, args...)
+	if o.shell != "" {
+		argv = append([]string{"sh", "-c", o.shell + `; exec "$@"`, "sh"}, argv...)
+	}
 	if o.pidns {
 		needRoot(t)
 		argv = append([]string{"unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--"}, argv...)
