@@ -98,7 +98,7 @@ func startDrover(t *testing.T, o runOpts, args ...string) *proc {
 	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Env = append([]string{
 		"PATH=" + os.Getenv("PATH"), "HOME=/root", "DROVER_HEALTH_ADDR=off",
-		"GORACE=halt_on_error=1 exitcode=66",
+		"GORACE=halt_on_error=1 exitcode=66 atexit_sleep_ms=0",
 	}, o.env...)
 	p.cmd.Stdin = o.stdin
 	p.cmd.Stdout = os.Stdout

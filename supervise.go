@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -54,6 +56,11 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 		return 2
 	}
 	defer set.Close()
+	if len(s.Listen) > 0 {
+		// The actual addresses: ports chosen by the kernel (":0") and the
+		// address behind an inherited fd are known only now.
+		log.Info("listening", "addrs", listenAddrs(set), "reuseport", s.Raw.Reuseport)
+	}
 
 	workers, cpu := 1, health.CPU{}
 	if s.Pool || s.HealthAddr != "" {
@@ -127,6 +134,7 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 			fmt.Fprintf(stderr, "drover: %v\n", err)
 			return 2
 		}
+		log.Info("health server listening", "addr", srv.Addr().String())
 	}
 
 	var g rungroup.Group
@@ -247,4 +255,22 @@ func workerEnviron(environ []string) []string {
 		}
 	}
 	return out
+}
+
+// listenAddrs is the bound sockets as name=URL, in the order workers get
+// them (fd 3, 4, …), written the way DROVER_LISTEN accepts them.
+func listenAddrs(set *listener.Set) string {
+	names, addrs := set.Names(), set.Addrs()
+	out := make([]string, len(names))
+	for i, a := range addrs {
+		u := "?"
+		switch a := a.(type) {
+		case *net.TCPAddr:
+			u = "tcp://" + a.String()
+		case *net.UnixAddr:
+			u = "unix://" + a.Name
+		}
+		out[i] = names[i] + "=" + u
+	}
+	return strings.Join(out, ",")
 }

@@ -185,6 +185,10 @@ func (s *Set) openSlot(slot int) ([]*os.File, error) {
 				closeOwn(s.entries, files)
 				return nil, err
 			}
+			if err = checkFree(e.spec, t); err != nil {
+				closeOwn(s.entries, files)
+				return nil, err
+			}
 		}
 		fd, t, err := listenTCP(e.spec, t, true, s.backlog)
 		if err != nil {

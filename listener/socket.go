@@ -127,7 +127,8 @@ func tcpSocket(t tcpTarget, reusePort bool, backlog int) (int, error) {
 
 // bindListen keeps bind's errno bare (not wrapped in a SyscallError) for
 // the cases openError explains, so the message reads "address already in
-// use (…)" rather than "bind: address already in use (…)".
+// use (…)" rather than "bind: address already in use (…)". A negative
+// backlog only binds (see checkFree).
 func bindListen(fd int, sa unix.Sockaddr, backlog int) error {
 	if err := unix.Bind(fd, sa); err != nil {
 		switch err {
@@ -136,9 +137,29 @@ func bindListen(fd int, sa unix.Sockaddr, backlog int) error {
 		}
 		return os.NewSyscallError("bind", err)
 	}
+	if backlog < 0 {
+		return nil
+	}
 	if err := unix.Listen(fd, backlog); err != nil {
 		return os.NewSyscallError("listen", err)
 	}
+	return nil
+}
+
+// checkFree fails with EADDRINUSE if anything listens on sp's address.
+// SO_REUSEPORT alone would let drover join a port that another process of
+// the same user holds with SO_REUSEPORT (a second drover, an old one still
+// draining) and silently split the traffic with it; a plain bind, not
+// listening and closed at once, conflicts with any listener.
+func checkFree(sp Spec, t tcpTarget) error {
+	if sp.Port == 0 {
+		return nil // the kernel picks a free port
+	}
+	fd, _, err := listenTCP(sp, t, false, -1)
+	if err != nil {
+		return err
+	}
+	unix.Close(fd)
 	return nil
 }
 

@@ -170,7 +170,7 @@ func (p *Pool) exited(e Exit) {
 		p.afterExit(s, w, e.Status)
 	default:
 		// A worker we had replaced or scaled away: its exit was asked for.
-		p.cfg.Log.Debug("worker stopped", "worker", s.id, "pid", w.pid, "status", describe(e.Status))
+		p.cfg.Log.Info("worker stopped", "worker", s.id, "pid", w.pid, "status", describe(e.Status))
 	}
 	p.releaseSlots()
 	p.maybeFinish()

@@ -1,0 +1,105 @@
+package main
+
+// DROVER_USER: workers serve a privileged port without ever being root.
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// freePrivilegedPort finds a port below 1024 that nothing listens on.
+func freePrivilegedPort(t *testing.T) int {
+	t.Helper()
+	for _, port := range []int{80, 81, 8, 443, 1023} {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			l.Close()
+			return port
+		}
+	}
+	t.Skip("no free port below 1024 on 127.0.0.1")
+	return 0
+}
+
+// worldExecutable copies the test binary where any user can run it: the
+// go build cache and t.TempDir are private to root (0700).
+func worldExecutable(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "drover-user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	exe, _ := os.Executable()
+	src, err := os.Open(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst := filepath.Join(dir, "worker")
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// Workers run as the user (uid, gid, supplementary groups, no
+// capabilities) and still answer on port 80 that drover bound as root;
+// drover itself stays root. The exec shim runs as the user too, from a
+// binary in a directory only root may enter (the harness's temp dir).
+func TestListenUserServesPrivilegedPort(t *testing.T) {
+	needRoot(t)
+	port := freePrivilegedPort(t)
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start"); err == nil {
+		if start, _ := strconv.Atoi(strings.TrimSpace(string(b))); start <= port {
+			t.Logf("note: ip_unprivileged_port_start=%d, so port %d is not privileged here; the uid and capability checks still hold", start, port)
+		}
+	}
+	worker := worldExecutable(t)
+	for _, user := range []string{"nobody", "65534:65534"} {
+		t.Run(user, func(t *testing.T) {
+			p := startDrover(t, runOpts{pidns: true, env: []string{
+				"DROVER_USER=" + user, "DROVER_LISTEN=127.0.0.1:" + strconv.Itoa(port), "DROVER_WORKERS=2",
+			}}, "env", "DROVER_TEST_HELPER=listen-http", worker)
+			url := boundAddrs(t, p)[fmt.Sprintf("tcp-%d", port)]
+			distinctPids(t, url, 2)
+			creds := getURL(t, url, "/creds")
+			for _, want := range []string{
+				`(?m)^Uid:\s+65534\s+65534\s+65534\s+65534$`,
+				`(?m)^Gid:\s+65534\s+65534\s+65534\s+65534$`,
+				`(?m)^Groups:[ \t]*(65534[ \t]*)?$`, // cleared, or nobody's own group
+				`(?m)^CapPrm:\s+0+$`,
+				`(?m)^CapEff:\s+0+$`,
+			} {
+				if !regexp.MustCompile(want).MatchString(creds) {
+					t.Errorf("worker credentials do not match %s:\n%s", want, creds)
+				}
+			}
+			b, _ := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/status")
+			if !regexp.MustCompile(`(?m)^Uid:\s+0\s`).Match(b) {
+				t.Errorf("drover itself changed user:\n%s", b)
+			}
+			if strings.Contains(strings.Join(p.lines(), "\n"), "cannot run") {
+				t.Errorf("the exec shim failed under DROVER_USER")
+			}
+			stop(t, p)
+		})
+	}
+}
