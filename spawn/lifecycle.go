@@ -98,7 +98,8 @@ func (p *Pool) markReady(w *worker) {
 	w.readyAt = time.Now()
 	w.lastPing = w.readyAt
 	p.cfg.Log.Debug("worker ready", "worker", w.slot.id, "pid", w.pid)
-	if p.cfg.Watchdog > 0 {
+	if p.cfg.Watchdog > 0 && !w.watched {
+		w.watched = true // one timer chain per worker, even if READY=1 comes again
 		p.armWatchdog(w, p.cfg.Watchdog)
 	}
 	if w.slot.next == w {

@@ -49,9 +49,10 @@ func (p *Pool) notify(pid int, f map[string]string) {
 		w.lastPing = time.Now()
 	}
 	if f["STOPPING"] == "1" {
-		w.ready = false
+		w.ready, w.quitting = false, true
 	}
 	if f["READY"] == "1" {
+		w.quitting = false
 		p.markReady(w)
 	}
 	if f["WATCHDOG"] == "trigger" && !w.stopping {
@@ -138,7 +139,7 @@ func (p *Pool) snapshot() State {
 	for _, w := range p.st.pids {
 		state := "starting"
 		switch {
-		case w.stopping:
+		case w.stopping, w.quitting:
 			state = "stopping"
 		case w.ready:
 			state = "ready"

@@ -29,7 +29,9 @@ type worker struct {
 	ready    bool
 	readyAt  time.Time
 	status   string // STATUS= from sd_notify
+	quitting bool   // sent STOPPING=1: going down on its own
 	lastPing time.Time
+	watched  bool // the watchdog timer runs
 	usage    Usage
 
 	stopping   bool

@@ -1,0 +1,343 @@
+package main
+
+// Graceful termination as Kubernetes drives it: SIGTERM, /readyz fails at
+// once so the endpoint is taken out of rotation, the workers keep serving
+// for DROVER_DRAIN_DELAY, then they get their stop signal.
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// hzFreePort is a port nobody listens on right now. DROVER_LISTEN needs a
+// fixed one for the clients; another process could take it in between,
+// which on a test machine does not happen in practice.
+func hzFreePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// hzResult is one request of a client loop.
+type hzResult struct {
+	start, end time.Time
+	code       int
+	err        error
+}
+
+func (r hzResult) ok() bool { return r.err == nil && r.code == http.StatusOK }
+
+// hzClients runs n client loops against url, each request on a new
+// connection (as from many clients; a kept-alive connection would never
+// reach accept again). A loop stops when stop is closed or, if the
+// returned "until" is set, for requests that would start after it.
+type hzClients struct {
+	mu      sync.Mutex
+	results []hzResult
+	until   time.Time // zero: no limit
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+func startClients(n int, url string) *hzClients {
+	c := &hzClients{stop: make(chan struct{})}
+	for range n {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			client := &http.Client{Timeout: 3 * time.Second,
+				Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+			for {
+				select {
+				case <-c.stop:
+					return
+				default:
+				}
+				c.mu.Lock()
+				until := c.until
+				c.mu.Unlock()
+				if !until.IsZero() && time.Now().After(until) {
+					return
+				}
+				r := hzResult{start: time.Now()}
+				resp, err := client.Get(url)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					r.code = resp.StatusCode
+				}
+				r.end, r.err = time.Now(), err
+				c.mu.Lock()
+				c.results = append(c.results, r)
+				c.mu.Unlock()
+				// A steady stream, not a flood: saturating the test machine's
+				// CPUs would measure the scheduler, not drover.
+				pause := 2 * time.Millisecond
+				if err != nil {
+					pause = 5 * time.Millisecond // no hot loop once drover is gone
+				}
+				time.Sleep(pause)
+			}
+		}()
+	}
+	return c
+}
+
+func (c *hzClients) stopAt(t time.Time) {
+	c.mu.Lock()
+	c.until = t
+	c.mu.Unlock()
+}
+
+func (c *hzClients) finish() []hzResult {
+	close(c.stop)
+	c.wg.Wait()
+	return c.results
+}
+
+// hzProbe is one poll of /readyz or /livez.
+type hzProbe struct {
+	at   time.Time // when the answer came: latencies measured from it are upper bounds
+	code int       // 0: no answer
+}
+
+// pollHealth asks path every 10 ms, as a fast kubelet would, until stop.
+func pollHealth(addr, path string, stop <-chan struct{}) <-chan []hzProbe {
+	out := make(chan []hzProbe, 1)
+	go func() {
+		var ps []hzProbe
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			code, _, _ := hzTryGet("http://" + addr + path)
+			ps = append(ps, hzProbe{time.Now(), code})
+			select {
+			case <-stop:
+				out <- ps
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return out
+}
+
+// termTime is when the first worker got its stop signal: the start of the
+// stop phase, as the workers saw it.
+func (d *hzDrover) termTime(pids []int) time.Time {
+	d.t.Helper()
+	var first time.Time
+	for _, pid := range pids {
+		s := waitFile(d.t, filepath.Join(d.dir, "term."+strconv.Itoa(pid)), `^\d+$`, 5*time.Second)
+		n, _ := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		if at := time.Unix(0, n); first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
+	return first
+}
+
+const hzDrain = 2 * time.Second
+
+// startDrainPool is two HTTP workers on a DROVER_LISTEN socket, both ready.
+func startDrainPool(t *testing.T) (d *hzDrover, appURL string, pids []int) {
+	app := hzFreePort(t)
+	d = startHealth(t, []string{"DROVER_WORKERS=2", "DROVER_LISTEN=" + app, "DROVER_READY=notify", "HZ_READY=1",
+		"DROVER_DRAIN_DELAY=" + hzDrain.String()}, hzWorkerArgs()...)
+	for pid := range d.infos(2) {
+		pids = append(pids, pid)
+	}
+	d.waitStatus("2 ready", 5*time.Second, hzReadyIs(2))
+	return d, "http://" + app + "/", pids
+}
+
+// Under a client loop: /readyz is 503 within 100 ms of SIGTERM, /livez
+// stays 200, and the app answers every request that starts before the
+// stop phase (the drain delay later), then drover exits 0.
+//
+// What is asserted about requests: every one that started at least 50 ms
+// before the first worker got SIGTERM succeeded. Requests after that are
+// not expected to: a connection that the kernel queued but no worker
+// accepted before the workers closed their listeners waits for a worker
+// that never comes, and fails when drover exits and the socket closes.
+// The 50 ms cover the accept latency of a loaded test machine.
+func TestHealthDrainKeepsServing(t *testing.T) {
+	d, url, pids := startDrainPool(t)
+	clients := startClients(2, url)
+	waitServed(t, clients, 20)
+
+	stopPolls := make(chan struct{})
+	t0 := time.Now()
+	d.signal(syscall.SIGTERM)
+	readyz := pollHealth(d.addr, "/readyz", stopPolls)
+	livez := pollHealth(d.addr, "/livez", stopPolls)
+
+	code := d.wait(hzDrain + 10*time.Second)
+	close(stopPolls)
+	results := clients.finish()
+	if code != 0 {
+		t.Fatalf("drover exited %d, want 0", code)
+	}
+	stopPhase := d.termTime(pids)
+	if el := stopPhase.Sub(t0); el < hzDrain || el > hzDrain+time.Second {
+		t.Errorf("workers got SIGTERM %s after drover, want the drain delay %s", el, hzDrain)
+	}
+
+	probes := <-readyz
+	flip := firstAt(probes, func(p hzProbe) bool { return p.code == http.StatusServiceUnavailable })
+	switch {
+	case flip.IsZero():
+		t.Fatal("/readyz never answered 503")
+	case flip.Sub(t0) > 100*time.Millisecond:
+		t.Errorf("/readyz turned 503 %s after SIGTERM, want within 100ms", flip.Sub(t0))
+	}
+	for _, p := range probes {
+		if p.at.After(flip) && p.at.Before(stopPhase) && p.code != http.StatusServiceUnavailable {
+			t.Errorf("/readyz answered %d at %s, after it had turned 503", p.code, p.at.Sub(t0))
+		}
+	}
+	for _, p := range <-livez {
+		if p.at.Before(stopPhase) && p.code != http.StatusOK {
+			t.Errorf("/livez answered %d at %s into the drain", p.code, p.at.Sub(t0))
+		}
+	}
+
+	served, lastOK, failedInMargin, failedAfter := 0, time.Time{}, 0, 0
+	for _, r := range results {
+		switch {
+		case r.start.Before(stopPhase.Add(-50*time.Millisecond)) && !r.ok():
+			t.Errorf("request at %s into the drain failed: %d %v", r.start.Sub(t0), r.code, r.err)
+		case !r.ok() && r.start.Before(stopPhase):
+			failedInMargin++
+		case !r.ok():
+			failedAfter++
+		case r.start.After(t0) && r.start.Before(stopPhase):
+			served++
+			if r.end.After(lastOK) {
+				lastOK = r.end
+			}
+		}
+	}
+	if lastOK.Before(stopPhase.Add(-100 * time.Millisecond)) {
+		t.Errorf("last answer %s before the stop phase: the app stopped serving early", stopPhase.Sub(lastOK))
+	}
+	t.Logf("/readyz answered 503 %s after SIGTERM; stop phase after %s; %d requests served during the drain, the last answer at stop phase %+v; failed: %d in the 50ms before it, %d after it",
+		flip.Sub(t0), stopPhase.Sub(t0), served, lastOK.Sub(stopPhase), failedInMargin, failedAfter)
+}
+
+// "No failed request while the pod terminates", as it is realistic: the
+// clients are kube-proxy-like and stop sending new requests once they have
+// seen /readyz fail plus a propagation lag shorter than the drain delay.
+// A slow request sent before that and still in flight when the stop phase
+// begins is finished by the app (http.Server.Shutdown), not cut off.
+func TestHealthDrainNoFailedRequest(t *testing.T) {
+	const lag = 500 * time.Millisecond // endpoint removal; must stay below hzDrain
+	d, url, pids := startDrainPool(t)
+	clients := startClients(2, url)
+	waitServed(t, clients, 20)
+
+	t0 := time.Now()
+	d.signal(syscall.SIGTERM)
+	var flip time.Time
+	for deadline := time.Now().Add(time.Second); flip.IsZero(); time.Sleep(5 * time.Millisecond) {
+		if code, _, _ := hzTryGet("http://" + d.addr + "/readyz"); code == http.StatusServiceUnavailable {
+			flip = time.Now()
+		} else if time.Now().After(deadline) {
+			t.Fatal("/readyz did not turn 503 within 1s of SIGTERM")
+		}
+	}
+	clients.stopAt(flip.Add(lag))
+
+	// Sent while the endpoint is still in rotation, it lasts past the end
+	// of the drain: the workers get SIGTERM while serving it.
+	slow := make(chan hzResult, 1)
+	go func() {
+		r := hzResult{start: time.Now()}
+		ms := (hzDrain + 300*time.Millisecond - time.Since(t0)).Milliseconds()
+		resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}).Get(url + "?sleep_ms=" + strconv.FormatInt(ms, 10))
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			r.code = resp.StatusCode
+		}
+		r.end, r.err = time.Now(), err
+		slow <- r
+	}()
+
+	code := d.wait(hzDrain + 10*time.Second)
+	results := clients.finish()
+	if code != 0 {
+		t.Fatalf("drover exited %d, want 0", code)
+	}
+	stopPhase := d.termTime(pids)
+
+	failed, served := 0, 0
+	for _, r := range results {
+		if !r.ok() {
+			failed++
+			t.Errorf("request at %s after SIGTERM failed: %d %v", r.start.Sub(t0), r.code, r.err)
+		} else if r.start.After(t0) {
+			served++
+		}
+	}
+	var s hzResult
+	select {
+	case s = <-slow:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the slow request never returned")
+	}
+	if !s.ok() {
+		t.Errorf("the request in flight at the stop phase failed: %d %v", s.code, s.err)
+	}
+	if !(s.start.Before(stopPhase) && s.end.After(stopPhase)) {
+		t.Errorf("the slow request ran %s..%s, the stop phase began at %s: it was not in flight",
+			s.start.Sub(t0), s.end.Sub(t0), stopPhase.Sub(t0))
+	}
+	t.Logf("/readyz 503 after %s; clients stopped at %s; stop phase at %s; %d requests after SIGTERM, %d failed; slow request %s..%s ok=%v",
+		flip.Sub(t0), flip.Add(lag).Sub(t0), stopPhase.Sub(t0), served, failed, s.start.Sub(t0), s.end.Sub(t0), s.ok())
+}
+
+// waitServed waits until the clients have had n answers, so the drain
+// starts under load.
+func waitServed(t *testing.T, c *hzClients, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.mu.Lock()
+		ok := 0
+		for _, r := range c.results {
+			if r.ok() {
+				ok++
+			}
+		}
+		c.mu.Unlock()
+		if ok >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the app answered only %d requests in 10s", ok)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the clients' tally
+	}
+}
+
+func firstAt(ps []hzProbe, match func(hzProbe) bool) time.Time {
+	for _, p := range ps {
+		if match(p) {
+			return p.at
+		}
+	}
+	return time.Time{}
+}
