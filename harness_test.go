@@ -73,6 +73,10 @@ type runOpts struct {
 	// shell, when set, is a shell line run first that ends by exec'ing
 	// drover ("$@"), e.g. to join a cgroup before drover starts.
 	shell string
+	// wrap is a command that execs drover (its argv is appended).
+	wrap []string
+	// extra are descriptors drover inherits as fds 3, 4, ….
+	extra []*os.File
 }
 
 // needRoot skips tests that need root (PID namespaces, cgroups).
@@ -87,7 +91,7 @@ func needRoot(t *testing.T) {
 func startDrover(t *testing.T, o runOpts, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, more: make(chan struct{}, 1), done: make(chan struct{})}
-	argv := append([]string{droverBin}, args...)
+	argv := append(append(append([]string(nil), o.wrap...), droverBin), args...)
 	if o.shell != "" {
 		argv = append([]string{"sh", "-c", o.shell + `; exec "$@"`, "sh"}, argv...)
 	}
@@ -101,6 +105,7 @@ func startDrover(t *testing.T, o runOpts, args ...string) *proc {
 		"GORACE=halt_on_error=1 exitcode=66 atexit_sleep_ms=0",
 	}, o.env...)
 	p.cmd.Stdin = o.stdin
+	p.cmd.ExtraFiles = o.extra
 	p.cmd.Stdout = os.Stdout
 	r, w, err := os.Pipe()
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -24,50 +23,8 @@ import (
 // its own pid and execs drover).
 func startDroverWith(t *testing.T, o runOpts, extra []*os.File, wrap []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, more: make(chan struct{}, 1), done: make(chan struct{})}
-	argv := append(append(append([]string(nil), wrap...), droverBin), args...)
-	if o.pidns {
-		needRoot(t)
-		argv = append([]string{"unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--"}, argv...)
-	}
-	p.cmd = exec.Command(argv[0], argv[1:]...)
-	p.cmd.Env = append([]string{
-		"PATH=" + os.Getenv("PATH"), "HOME=/root", "DROVER_HEALTH_ADDR=off",
-		"GORACE=halt_on_error=1 exitcode=66",
-	}, o.env...)
-	p.cmd.Stdout = os.Stdout
-	p.cmd.ExtraFiles = extra
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd.Stderr = w
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	go p.readLog(r)
-	go func() {
-		p.code = exitCode(p.cmd.Wait())
-		close(p.done)
-	}()
-	p.pid = p.cmd.Process.Pid
-	if o.pidns {
-		p.pid = p.child(p.cmd.Process.Pid)
-	}
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			_ = syscall.Kill(p.pid, syscall.SIGKILL)
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("drover's log:\n%s", strings.Join(p.lines(), "\n"))
-		}
-	})
-	return p
+	o.extra, o.wrap = extra, wrap
+	return startDrover(t, o, args...)
 }
 
 // helperArgs runs the test binary as a worker in mode. The mode travels
