@@ -10,8 +10,6 @@ import (
 	"github.com/drover-init/drover/health"
 )
 
-func stringsCut(kv string) (string, string, bool) { return strings.Cut(kv, "=") }
-
 // healthAddr is where a running drover in this container serves, from the
 // same DROVER_HEALTH_ADDR the CLI verbs inherit (docker exec, HEALTHCHECK).
 func healthAddr(environ []string) string {

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -231,12 +230,9 @@ func editDistance(a, b string) int {
 
 // Usage prints every variable with its default, from the struct's tags.
 func Usage(w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tMEANING")
 	for _, v := range configVars() {
-		fmt.Fprintf(tw, "%s\t%s\t%s (%s)\n", v.Key, v.shown(), v.Desc, v.Accept)
+		fmt.Fprintf(w, "  %s (default: %s)\n      %s; accepted: %s\n", v.Key, v.shown(), v.Desc, v.Accept)
 	}
-	tw.Flush()
 }
 
 // shown is the default as a user should read it.

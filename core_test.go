@@ -315,7 +315,7 @@ func TestHelpListsEveryVariable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, v := range configVars() {
-		if !regexp.MustCompile(`(?m)^` + v.Key + `\s`).Match(out) {
+		if !regexp.MustCompile(`(?m)^\s+` + v.Key + ` \(default: `).Match(out) {
 			t.Errorf("--help does not list %s", v.Key)
 		}
 	}

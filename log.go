@@ -9,15 +9,20 @@ import (
 	"sync"
 )
 
-var logLevels = map[string]slog.Level{
-	"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError,
+// logLevel reads DROVER_LOG_LEVEL.
+func logLevel(s string) (slog.Level, bool) {
+	l, ok := map[string]slog.Level{
+		"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError,
+	}[s]
+	return l, ok
 }
 
 // newLogger writes drover's own lines to stderr: "drover: message key=value"
 // in text form, so they stand apart from the workers' output on the same
 // stream, or one JSON object per line.
 func newLogger(format, level string, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: logLevels[level]}
+	l, _ := logLevel(level)
+	opts := &slog.HandlerOptions{Level: l}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}

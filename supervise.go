@@ -25,9 +25,11 @@ import (
 
 // handled is every signal drover takes. SIGCHLD is the reaper's own, and
 // SIGURG (the Go runtime's preemption signal) is never forwarded.
-var handled = []os.Signal{
-	unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGTTIN, unix.SIGTTOU,
-	unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH, unix.SIGPIPE,
+func handled() []os.Signal {
+	return []os.Signal{
+		unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGTTIN, unix.SIGTTOU,
+		unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH, unix.SIGPIPE,
+	}
 }
 
 // errPoolDone ends the run group once the pool has finished.
@@ -39,7 +41,7 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 
 	// Subscribe before anything starts, so no signal is lost during start-up.
 	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs, handled...)
+	signal.Notify(sigs, handled()...)
 	defer signal.Stop(sigs)
 
 	if err := spawn.SealFDs(); err != nil {
@@ -249,7 +251,7 @@ func workerEnviron(environ []string) []string {
 	environ = listener.WithoutListenEnv(environ)
 	out := make([]string, 0, len(environ))
 	for _, kv := range environ {
-		k, _, _ := stringsCut(kv)
+		k, _, _ := strings.Cut(kv, "=")
 		if !drop[k] {
 			out = append(out, kv)
 		}

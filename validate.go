@@ -118,7 +118,7 @@ func validate(c Config) (*Settings, error) {
 	if c.LogLevel == "" {
 		// A plain init is as quiet as tini: only problems.
 		s.Raw.LogLevel = map[bool]string{true: "info", false: "warn"}[s.Pool]
-	} else if _, ok := logLevels[c.LogLevel]; !ok {
+	} else if _, ok := logLevel(c.LogLevel); !ok {
 		return nil, bad("LogLevel", c.LogLevel, "")
 	}
 	if c.User != "" {
