@@ -112,7 +112,7 @@ func (x *Exec) Start(env []string, files []*os.File) (Process, error) {
 // StartError turns a failure to start the program into the shell's status
 // for it: 127 when it does not exist, 126 when it cannot be executed.
 func StartError(err error) int {
-	if errors.Is(err, os.ErrNotExist) || errors.Is(err, exec.ErrNotFound) {
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, exec.ErrNotFound) || errors.Is(err, syscall.ENOTDIR) {
 		return 127
 	}
 	return 126

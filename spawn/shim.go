@@ -1,7 +1,6 @@
 package spawn
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -68,10 +67,7 @@ func Shim(args, environ []string, stderr io.Writer) int {
 	}
 	err := syscall.Exec(path, args, env)
 	fmt.Fprintf(stderr, "drover: cannot run %s: %v\n", path, err)
-	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) {
-		return 127
-	}
-	return 126
+	return StartError(err)
 }
 
 // setenv replaces or appends name=value.
