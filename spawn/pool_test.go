@@ -258,3 +258,19 @@ func TestKillFallsBackToPid(t *testing.T) {
 		t.Fatalf("sleep ended with %v", err)
 	}
 }
+
+// A program that vanished after drover checked it: the shim exits like a
+// shell would, 127 for missing, 126 for not executable.
+func TestShimExitsLikeAShell(t *testing.T) {
+	self, _ := os.Executable()
+	notExec := filepath.Join(t.TempDir(), "script")
+	os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644)
+	for path, want := range map[string]int{"/nonexistent/prog": 127, notExec: 126, "/etc/passwd/x": 127} {
+		lock := &sync.RWMutex{}
+		_, res := newPool(t, Config{Workers: 1, Restart: Never,
+			Starter: &Exec{Path: path, Args: []string{"prog"}, Shim: self, Lock: lock.RLocker()}}, "sh")
+		if r := waitResult(t, res); r.Code != want {
+			t.Errorf("%s: result %d, want %d", path, r.Code, want)
+		}
+	}
+}
