@@ -266,11 +266,15 @@ func TestShimExitsLikeAShell(t *testing.T) {
 	notExec := filepath.Join(t.TempDir(), "script")
 	os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644)
 	for path, want := range map[string]int{"/nonexistent/prog": 127, notExec: 126, "/etc/passwd/x": 127} {
-		lock := &sync.RWMutex{}
-		_, res := newPool(t, Config{Workers: 1, Restart: Never,
-			Starter: &Exec{Path: path, Args: []string{"prog"}, Shim: self, Lock: lock.RLocker()}}, "sh")
-		if r := waitResult(t, res); r.Code != want {
-			t.Errorf("%s: result %d, want %d", path, r.Code, want)
-		}
+		// A subtest each: its cleanup ends its stand-in reaper, which would
+		// otherwise steal the next pool's exits.
+		t.Run(path, func(t *testing.T) {
+			lock := &sync.RWMutex{}
+			_, res := newPool(t, Config{Workers: 1, Restart: Never,
+				Starter: &Exec{Path: path, Args: []string{"prog"}, Shim: self, Lock: lock.RLocker()}}, "sh")
+			if r := waitResult(t, res); r.Code != want {
+				t.Errorf("result %d, want %d", r.Code, want)
+			}
+		})
 	}
 }
