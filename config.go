@@ -16,6 +16,7 @@ import (
 	"github.com/drover-init/drover/cpus"
 	"github.com/drover-init/drover/health"
 	"github.com/drover-init/drover/listener"
+	"github.com/drover-init/drover/spawn"
 )
 
 // Config is every DROVER_* variable. It is the one list: --help, the
@@ -89,7 +90,7 @@ type Settings struct {
 	Pool         bool // false: plain init (one child, like tini)
 	Workers      int  // 0 = auto
 	PerCPU       *big.Rat
-	Restart      string
+	Restart      spawn.Policy
 	HealthAddr   string // "" = off
 	Notify       bool
 	StopSignal   syscall.Signal

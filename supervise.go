@@ -90,7 +90,6 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 		pidVars = append(pidVars, "WATCHDOG_PID")
 	}
 
-	policy, _ := spawn.ParsePolicy(s.Restart)
 	starter := &spawn.Exec{
 		Path: path, Args: argv, Lock: rp.ForkLock(), Credential: s.Credential,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
@@ -104,7 +103,7 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 	}
 	pool, err := spawn.New(spawn.Config{
 		Workers:        workers,
-		Restart:        policy,
+		Restart:        s.Restart,
 		BackoffMax:     s.Raw.BackoffMax,
 		CrashLimit:     s.Raw.CrashLimit,
 		StopSignal:     s.StopSignal,

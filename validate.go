@@ -54,11 +54,11 @@ func validate(c Config) (*Settings, error) {
 		return nil, err // already one line naming DROVER_LISTEN and what is accepted
 	}
 
-	s.Restart = c.Restart
-	if s.Restart == "" {
-		s.Restart = map[bool]string{true: "always", false: "never"}[s.Pool]
+	restart := c.Restart
+	if restart == "" {
+		restart = map[bool]string{true: "always", false: "never"}[s.Pool]
 	}
-	if _, err := spawn.ParsePolicy(s.Restart); err != nil {
+	if s.Restart, err = spawn.ParsePolicy(restart); err != nil {
 		return nil, bad("Restart", c.Restart, "")
 	}
 

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/drover-init/drover/cpus"
@@ -20,11 +19,8 @@ import (
 // sizePool decides how many workers to start and why; the why is logged,
 // shown in /status and exported as drover_cpu_budget_cores.
 func sizePool(s *Settings, log *slog.Logger) (int, health.CPU) {
-	seen := map[string]bool{}
-	var mu sync.Mutex
+	seen := map[string]bool{} // Warn is called synchronously by Budget and MemoryLimit
 	r := cpus.Reader{Root: "/", Warn: func(msg string) {
-		mu.Lock()
-		defer mu.Unlock()
 		if !seen[msg] { // Budget and MemoryLimit may report the same layout problem
 			seen[msg] = true
 			log.Warn("cpu budget: " + msg)

@@ -194,30 +194,28 @@ func (p *Pool) SetUsage(u map[int]Usage) { p.post(func() { p.usage(u) }) }
 
 // Pids lists the live workers, for usage sampling.
 func (p *Pool) Pids(ctx context.Context) ([]int, error) {
-	reply := make(chan []int, 1)
-	p.post(func() { reply <- p.pids() })
-	select {
-	case r := <-reply:
-		return r, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-p.done:
-		return nil, fmt.Errorf("pool has stopped")
-	}
+	return ask(ctx, p, p.pids)
 }
 
 // Snapshot asks the owner goroutine for the pool's state. It fails when the
 // loop does not answer in time, which is what liveness must see.
 func (p *Pool) Snapshot(ctx context.Context) (State, error) {
-	reply := make(chan State, 1)
-	p.post(func() { reply <- p.snapshot() })
+	return ask(ctx, p, p.snapshot)
+}
+
+// ask runs f on the owner goroutine and waits for its answer, giving up
+// when ctx ends or the pool has stopped.
+func ask[T any](ctx context.Context, p *Pool, f func() T) (T, error) {
+	reply := make(chan T, 1)
+	p.post(func() { reply <- f() })
+	var zero T
 	select {
-	case s := <-reply:
-		return s, nil
+	case r := <-reply:
+		return r, nil
 	case <-ctx.Done():
-		return State{}, fmt.Errorf("supervision loop did not answer: %w", ctx.Err())
+		return zero, fmt.Errorf("supervision loop did not answer: %w", ctx.Err())
 	case <-p.done:
-		return State{}, fmt.Errorf("pool has stopped")
+		return zero, fmt.Errorf("pool has stopped")
 	}
 }
 
