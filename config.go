@@ -13,10 +13,10 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
-	"github.com/drover-init/drover/cpus"
-	"github.com/drover-init/drover/health"
-	"github.com/drover-init/drover/listener"
-	"github.com/drover-init/drover/spawn"
+	"github.com/drover-init/drover/internal/cpus"
+	"github.com/drover-init/drover/internal/health"
+	"github.com/drover-init/drover/internal/listener"
+	"github.com/drover-init/drover/internal/spawn"
 )
 
 // Config is every DROVER_* variable. It is the one list: --help, the

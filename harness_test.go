@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drover-init/drover/spawn"
+	"github.com/drover-init/drover/internal/spawn"
 )
 
 // droverBin is the binary under test, built once by TestMain.

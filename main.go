@@ -12,7 +12,7 @@ import (
 	"runtime/debug"
 	"strings"
 
-	"github.com/drover-init/drover/spawn"
+	"github.com/drover-init/drover/internal/spawn"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".

@@ -17,10 +17,10 @@ import (
 	rungroup "github.com/oklog/run"
 	"golang.org/x/sys/unix"
 
-	"github.com/drover-init/drover/health"
-	"github.com/drover-init/drover/listener"
-	"github.com/drover-init/drover/reaper"
-	"github.com/drover-init/drover/spawn"
+	"github.com/drover-init/drover/internal/health"
+	"github.com/drover-init/drover/internal/listener"
+	"github.com/drover-init/drover/internal/reaper"
+	"github.com/drover-init/drover/internal/spawn"
 )
 
 // handled is every signal drover takes. SIGCHLD is the reaper's own, and

@@ -6,10 +6,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/drover-init/drover/cpus"
-	"github.com/drover-init/drover/health"
-	"github.com/drover-init/drover/listener"
-	"github.com/drover-init/drover/spawn"
+	"github.com/drover-init/drover/internal/cpus"
+	"github.com/drover-init/drover/internal/health"
+	"github.com/drover-init/drover/internal/listener"
+	"github.com/drover-init/drover/internal/spawn"
 )
 
 // validate turns the raw variables into Settings, applying the defaults that

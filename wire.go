@@ -10,10 +10,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/drover-init/drover/cpus"
-	"github.com/drover-init/drover/health"
-	"github.com/drover-init/drover/listener"
-	"github.com/drover-init/drover/spawn"
+	"github.com/drover-init/drover/internal/cpus"
+	"github.com/drover-init/drover/internal/health"
+	"github.com/drover-init/drover/internal/listener"
+	"github.com/drover-init/drover/internal/spawn"
 )
 
 // sizePool decides how many workers to start and why; the why is logged,

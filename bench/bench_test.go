@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drover-init/drover/reaper"
-	"github.com/drover-init/drover/spawn"
+	"github.com/drover-init/drover/internal/reaper"
+	"github.com/drover-init/drover/internal/spawn"
 )
 
 func TestMain(m *testing.M) {
