@@ -20,15 +20,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drover-init/drover/internal/spawn"
+	"github.com/drover-init/drover/internal/launch"
 )
 
 // droverBin is the binary under test, built once by TestMain.
 var droverBin string
 
 func TestMain(m *testing.M) {
-	if spawn.IsShim(os.Environ()) {
-		os.Exit(spawn.Shim(os.Args, os.Environ(), os.Stderr))
+	if launch.IsShim(os.Environ()) {
+		os.Exit(launch.Shim(os.Args, os.Environ(), os.Stderr))
 	}
 	if mode := os.Getenv("DROVER_TEST_HELPER"); mode != "" {
 		os.Exit(helperMain(mode))

@@ -12,15 +12,15 @@ import (
 	"runtime/debug"
 	"strings"
 
-	"github.com/drover-init/drover/internal/spawn"
+	"github.com/drover-init/drover/internal/launch"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
 var version = ""
 
 func main() {
-	if spawn.IsShim(os.Environ()) {
-		os.Exit(spawn.Shim(os.Args, os.Environ(), os.Stderr))
+	if launch.IsShim(os.Environ()) {
+		os.Exit(launch.Shim(os.Args, os.Environ(), os.Stderr))
 	}
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
@@ -81,7 +81,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	}
 	path, err := exec.LookPath(args[0])
 	if err != nil {
-		code := spawn.StartError(err)
+		code := launch.StartError(err)
 		what := "command not found"
 		if code == 126 {
 			what = "command cannot be executed"

@@ -20,6 +20,7 @@ import (
 	"github.com/drover-init/drover/internal/health"
 	"github.com/drover-init/drover/internal/listener"
 	"github.com/drover-init/drover/internal/reaper"
+	"github.com/drover-init/drover/internal/launch"
 	"github.com/drover-init/drover/internal/spawn"
 )
 
@@ -44,7 +45,7 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 	signal.Notify(sigs, handled()...)
 	defer signal.Stop(sigs)
 
-	if err := spawn.SealFDs(); err != nil {
+	if err := launch.SealFDs(); err != nil {
 		log.Warn("cannot mark inherited fds close-on-exec; workers may inherit them", "err", err)
 	}
 	if err := reaper.Subreaper(); err != nil {
@@ -90,7 +91,7 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 		pidVars = append(pidVars, "WATCHDOG_PID")
 	}
 
-	starter := &spawn.Exec{
+	starter := &launch.Exec{
 		Path: path, Args: argv, Lock: rp.ForkLock(), Credential: s.Credential,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		Foreground: !s.Pool && ownsTerminal(),
@@ -116,7 +117,7 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 		Env:            env,
 		Files:          set.Files,
 		Release:        releaseSlot(set, log),
-		Starter:        starter,
+		Starter:        launchStarter{starter},
 		Log:            log,
 	})
 	if err != nil {
@@ -274,4 +275,12 @@ func listenAddrs(set *listener.Set) string {
 		out[i] = names[i] + "=" + u
 	}
 	return strings.Join(out, ",")
+}
+
+// launchStarter adapts internal/launch to the pool's Starter.
+type launchStarter struct{ x *launch.Exec }
+
+func (l launchStarter) Start(env []string, files []*os.File) (spawn.Process, error) {
+	p, err := l.x.Start(env, files)
+	return spawn.Process{Pid: p.Pid, Execd: p.Execd}, err
 }

@@ -21,12 +21,12 @@ import (
 	"time"
 
 	"github.com/drover-init/drover/internal/reaper"
-	"github.com/drover-init/drover/internal/spawn"
+	"github.com/drover-init/drover/internal/launch"
 )
 
 func TestMain(m *testing.M) {
-	if spawn.IsShim(os.Environ()) {
-		os.Exit(spawn.Shim(os.Args, os.Environ(), os.Stderr))
+	if launch.IsShim(os.Environ()) {
+		os.Exit(launch.Shim(os.Args, os.Environ(), os.Stderr))
 	}
 	os.Exit(m.Run())
 }
@@ -39,7 +39,7 @@ func startAndReap(b *testing.B, shim string) {
 	defer cancel()
 	exits := make(chan int, 1024)
 	go r.Run(ctx, func(e reaper.Exit) { exits <- e.Pid })
-	x := &spawn.Exec{Path: "/bin/true", Args: []string{"true"}, Lock: r.ForkLock()}
+	x := &launch.Exec{Path: "/bin/true", Args: []string{"true"}, Lock: r.ForkLock()}
 	if shim != "" {
 		self, _ := os.Executable()
 		x.Shim, x.PidVars = self, []string{"LISTEN_PID"}

@@ -12,13 +12,23 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/drover-init/drover/internal/launch"
 )
 
+// Exec adapts launch.Exec for these real-process tests (test-only import).
+type Exec launch.Exec
+
+func (x *Exec) Start(env []string, files []*os.File) (Process, error) {
+	p, err := (*launch.Exec)(x).Start(env, files)
+	return Process{Pid: p.Pid, Execd: p.Execd}, err
+}
+
 func TestMain(m *testing.M) {
-	if IsShim(os.Environ()) {
-		os.Exit(Shim(os.Args, os.Environ(), os.Stderr))
+	if launch.IsShim(os.Environ()) {
+		os.Exit(launch.Shim(os.Args, os.Environ(), os.Stderr))
 	}
-	if err := SealFDs(); err != nil {
+	if err := launch.SealFDs(); err != nil {
 		panic(err)
 	}
 	os.Exit(m.Run())

@@ -1,4 +1,4 @@
-package spawn
+package launch
 
 import (
 	"errors"
@@ -18,11 +18,6 @@ import (
 type Process struct {
 	Pid   int
 	Execd <-chan struct{}
-}
-
-// Starter starts one worker. The pool owns when and why; a Starter owns how.
-type Starter interface {
-	Start(env []string, files []*os.File) (Process, error)
 }
 
 // Exec starts workers as real processes, each the leader of its own process
@@ -116,16 +111,6 @@ func StartError(err error) int {
 		return 127
 	}
 	return 126
-}
-
-// Kill signals a worker's whole process group, falling back to the worker
-// alone if it left its group (setsid, daemon-style apps).
-func Kill(pid int, sig syscall.Signal) error {
-	err := syscall.Kill(-pid, sig)
-	if errors.Is(err, syscall.ESRCH) {
-		err = syscall.Kill(pid, sig)
-	}
-	return err
 }
 
 // SealFDs marks every descriptor above stderr close-on-exec, so that what
