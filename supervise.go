@@ -18,9 +18,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/drover-init/drover/internal/health"
+	"github.com/drover-init/drover/internal/launch"
 	"github.com/drover-init/drover/internal/listener"
 	"github.com/drover-init/drover/internal/reaper"
-	"github.com/drover-init/drover/internal/launch"
 	"github.com/drover-init/drover/internal/spawn"
 )
 

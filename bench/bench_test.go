@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drover-init/drover/internal/reaper"
 	"github.com/drover-init/drover/internal/launch"
+	"github.com/drover-init/drover/internal/reaper"
 )
 
 func TestMain(m *testing.M) {
