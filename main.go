@@ -36,9 +36,10 @@ func buildVersion() string {
 }
 
 const usageText = `usage:
-  drover [--] CMD [ARGS...]     run CMD as the worker pool (or as a plain init)
-  drover status                 table of workers from a running drover
-  drover probe livez|readyz     exit 0 if the endpoint answers 200 (HEALTHCHECK)
+  drover [-v] [--] CMD [ARGS...]  run CMD as the worker pool (or as a plain init);
+                                  -v (--verbose) adds drover's debug log lines
+  drover status                   table of workers from a running drover
+  drover probe livez|readyz       exit 0 if the endpoint answers 200 (HEALTHCHECK)
   drover --version | --help
 
 Plain init (like tini) unless DROVER_LISTEN or DROVER_WORKERS is set.
@@ -46,38 +47,46 @@ Plain init (like tini) unless DROVER_LISTEN or DROVER_WORKERS is set.
 
 // run is drover; its result is the exit code. Only main calls os.Exit.
 func run(args, environ []string, stdout, stderr io.Writer) int {
+	verbose := false
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "--help", "-h":
+			fmt.Fprint(stdout, usageText+"\nEnvironment:\n")
+			Usage(stdout)
+			return 0
+		case "--version":
+			fmt.Fprintln(stdout, "drover", buildVersion())
+			return 0
+		case "-v", "-vv", "-vvv", "--verbose":
+			// tini's and dumb-init's flag: more of drover's own log lines.
+			verbose = true
+			args = args[1:]
+			continue
+		case "--":
+			args = args[1:]
+		default:
+			fmt.Fprintf(stderr, "drover: unknown option %s (drover --help lists the options; put -- before a command that starts with -)\n", args[0])
+			return 2
+		}
+		break
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, "drover: no command given\n"+usageText)
 		return 2
 	}
 	switch args[0] {
-	case "--help", "-h", "help":
-		fmt.Fprint(stdout, usageText+"\nEnvironment:\n")
-		Usage(stdout)
-		return 0
-	case "--version", "-v", "version":
-		fmt.Fprintln(stdout, "drover", buildVersion())
-		return 0
 	case "status":
 		return statusCmd(args[1:], environ, stdout, stderr)
 	case "probe":
 		return probeCmd(args[1:], environ, stdout, stderr)
-	case "--":
-		args = args[1:]
-	default:
-		if strings.HasPrefix(args[0], "-") {
-			fmt.Fprintf(stderr, "drover: unknown option %s (put -- before a command that starts with -)\n", args[0])
-			return 2
-		}
-	}
-	if len(args) == 0 {
-		fmt.Fprint(stderr, "drover: no command after --\n"+usageText)
-		return 2
 	}
 	s, err := LoadConfig(environ)
 	if err != nil {
 		fmt.Fprintf(stderr, "drover: %v\n", err)
 		return 2
+	}
+	if verbose {
+		s.Raw.LogLevel = "debug"
 	}
 	path, err := exec.LookPath(args[0])
 	if err != nil {

@@ -3,13 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"os"
-	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -18,220 +13,127 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/drover-init/drover/internal/health"
-	"github.com/drover-init/drover/internal/launch"
 	"github.com/drover-init/drover/internal/listener"
 	"github.com/drover-init/drover/internal/reaper"
 	"github.com/drover-init/drover/internal/spawn"
 )
 
-// handled is every signal drover takes. SIGCHLD is the reaper's own, and
-// SIGURG (the Go runtime's preemption signal) is never forwarded.
-func handled() []os.Signal {
-	return []os.Signal{
-		unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGTTIN, unix.SIGTTOU,
-		unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH, unix.SIGPIPE,
-	}
-}
-
 // errPoolDone ends the run group once the pool has finished.
 var errPoolDone = errors.New("pool finished")
 
-// supervise runs the pool until it is finished and returns the exit code.
+// supervise builds the daemon, runs it until the pool is finished and
+// returns drover's exit code.
 func supervise(s *Settings, path string, argv, environ []string, stderr io.Writer) int {
 	log := newLogger(s.Raw.LogFormat, s.Raw.LogLevel, stderr)
-
-	// Subscribe before anything starts, so no signal is lost during start-up.
-	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs, handled()...)
-	defer signal.Stop(sigs)
-
-	if err := launch.SealFDs(); err != nil {
-		log.Warn("cannot mark inherited fds close-on-exec; workers may inherit them", "err", err)
-	}
-	if err := reaper.Subreaper(); err != nil {
-		log.Warn("cannot become a child subreaper; orphans of workers will not be reaped", "err", err)
-	}
-	rp := reaper.New()
-
-	set, err := listener.Open(s.Listen, listener.Options{ReusePort: s.Raw.Reuseport})
+	d, err := build(s, path, argv, environ, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "drover: %v\n", err)
-		return 2
+		return startupError(log, err)
 	}
-	defer set.Close()
-	if len(s.Listen) > 0 {
-		// The actual addresses: ports chosen by the kernel (":0") and the
-		// address behind an inherited fd are known only now.
-		log.Info("listening", "addrs", listenAddrs(set), "reuseport", s.Raw.Reuseport)
-	}
+	defer d.close()
+	return d.run()
+}
 
-	workers, cpu := 1, health.CPU{}
-	if s.Pool || s.HealthAddr != "" {
-		workers, cpu = sizePool(s, log)
-	}
-
-	env := append(workerEnviron(environ), set.Env()...)
-	var pidVars []string
-	if len(s.Listen) > 0 {
-		pidVars = append(pidVars, "LISTEN_PID")
-	}
-	var notify *health.Notify
-	if s.Notify || s.Raw.Watchdog > 0 {
-		path, cleanup := notifyPath()
-		defer cleanup()
-		if notify, err = health.ListenNotify(path); err != nil {
-			fmt.Fprintf(stderr, "drover: cannot create the sd_notify socket for DROVER_READY=notify / DROVER_WATCHDOG: %v\n", err)
-			return 2
-		}
-		defer notify.Close()
-		env = append(env, "NOTIFY_SOCKET="+path)
-	}
-	if s.Raw.Watchdog > 0 {
-		env = append(env, "WATCHDOG_USEC="+strconv.FormatInt(s.Raw.Watchdog.Microseconds(), 10))
-		pidVars = append(pidVars, "WATCHDOG_PID")
-	}
-
-	starter := &launch.Exec{
-		Path: path, Args: argv, Lock: rp.ForkLock(), Credential: s.Credential,
-		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Foreground: !s.Pool && ownsTerminal(),
-	}
-	if len(pidVars) > 0 {
-		// LISTEN_PID and WATCHDOG_PID must be the worker's own pid, which is
-		// only known after fork: drover re-executes itself as a shim that
-		// sets them and execs the command.
-		starter.Shim, starter.PidVars = "/proc/self/exe", pidVars
-	}
-	pool, err := spawn.New(spawn.Config{
-		Workers:        workers,
-		Restart:        s.Restart,
-		BackoffMax:     s.Raw.BackoffMax,
-		CrashLimit:     s.Raw.CrashLimit,
-		StopSignal:     s.StopSignal,
-		StopTimeout:    s.Raw.StopTimeout,
-		ReadyDelay:     s.Raw.ReadyDelay,
-		ReadyNotify:    s.Notify,
-		StartupTimeout: s.Raw.StartupTimeout,
-		Watchdog:       s.Raw.Watchdog,
-		MaxMemory:      s.MaxMemory,
-		Env:            env,
-		Files:          set.Files,
-		Release:        releaseSlot(set, log),
-		Starter:        launchStarter{starter},
-		Log:            log,
-	})
-	if err != nil {
-		log.Error("cannot set up the pool", "err", err)
-		return 2
-	}
-
-	src := poolSource{pool: pool, cpu: cpu, minReady: s.MinReady, started: time.Now()}
-	var srv *health.Server
-	if s.HealthAddr != "" {
-		srv, err = health.New(health.Options{
-			Addr: s.HealthAddr, Source: src, Logger: log,
-			Gatherer: health.NewRegistry(src, buildVersion()),
-		})
-		if err != nil {
-			fmt.Fprintf(stderr, "drover: %v\n", err)
-			return 2
-		}
-		log.Info("health server listening", "addr", srv.Addr().String())
-	}
-
-	var g rungroup.Group
+// run is an oklog/run group of execute/interrupt pairs: the pool, signal
+// dispatch, the health server, the sd_notify receiver and the usage
+// sampler. The reaper is outside the group: it runs until the very end, as
+// orphans are cleaned up after the pool is done and their exits must still
+// be collected.
+func (d *daemon) run() int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-
-	// The reaper runs until the very end: orphans are cleaned up after the
-	// pool is done, and their exits must still be collected.
 	reaperDone := make(chan struct{})
 	go func() {
 		defer close(reaperDone)
-		err := rp.Run(ctx, func(e reaper.Exit) {
-			pool.Exited(spawn.Exit{Pid: e.Pid, Status: syscall.WaitStatus(e.Status)})
+		err := d.rp.Run(ctx, func(e reaper.Exit) {
+			d.pool.Exited(spawn.Exit{Pid: e.Pid, Status: syscall.WaitStatus(e.Status)})
 		})
 		if err != nil {
-			log.Error("reaper stopped", "err", err)
+			d.log.Error("reaper stopped", "err", err)
 		}
 	}()
 
+	var g rungroup.Group
 	var result spawn.Result
 	g.Add(func() error {
-		result = pool.Run()
-		log.Debug("pool finished", "code", result.Code, "reason", result.Reason)
-		if n := rp.Cleanup(s.Raw.StopTimeout); n > 0 {
-			log.Info("stopped processes the workers left behind", "count", n)
+		result = d.pool.Run()
+		d.log.Debug("pool finished", "code", result.Code, "reason", result.Reason)
+		if n := d.rp.Cleanup(d.s.Raw.StopTimeout); n > 0 {
+			d.log.Info("stopped processes the workers left behind", "count", n)
 		}
 		return errPoolDone
-	}, func(error) {
-		pool.Shutdown(0)
-	})
+	}, func(error) { d.pool.Shutdown(0) })
 
-	sigCtx, sigCancel := context.WithCancel(ctx)
-	g.Add(func() error {
-		for {
-			select {
-			case <-sigCtx.Done():
-				return nil
-			case sig := <-sigs:
-				dispatch(s, pool, log, sig.(syscall.Signal))
-			}
-		}
-	}, func(error) { sigCancel() })
-
-	if srv != nil {
-		g.Add(srv.Serve, func(error) {
+	g.Add(d.dispatchSignals(ctx))
+	if d.srv != nil {
+		g.Add(d.srv.Serve, func(error) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
-			_ = srv.Shutdown(ctx)
+			_ = d.srv.Shutdown(ctx)
 		})
 	}
-	if notify != nil {
-		nctx, ncancel := context.WithCancel(ctx)
-		g.Add(func() error {
-			return notify.Run(nctx, func(m health.Message) { pool.Notify(m.Pid, m.Fields) },
-				func(err error) { log.Warn("sd_notify", "err", err) })
-		}, func(error) { ncancel() })
+	if d.notify != nil {
+		g.Add(cancelable(ctx, func(ctx context.Context) error {
+			return d.notify.Run(ctx, func(m health.Message) { d.pool.Notify(m.Pid, m.Fields) },
+				func(err error) { d.log.Warn("sd_notify", "err", err) })
+		}))
 	}
-	if srv != nil || s.MaxMemory > 0 {
-		uctx, ucancel := context.WithCancel(ctx)
-		g.Add(func() error { sampleUsage(uctx, pool, 2*time.Second); return nil }, func(error) { ucancel() })
+	if d.srv != nil || d.s.MaxMemory > 0 {
+		g.Add(cancelable(ctx, func(ctx context.Context) error {
+			sampleUsage(ctx, d.pool, 2*time.Second)
+			return nil
+		}))
 	}
 
 	if err := g.Run(); err != nil && !errors.Is(err, errPoolDone) {
-		log.Error("stopped", "err", err)
+		d.log.Error("stopped", "err", err)
 	}
 	cancel()
 	<-reaperDone
 	return result.Code
 }
 
-// dispatch acts on a signal drover received, as the design's table says.
-func dispatch(s *Settings, pool *spawn.Pool, log *slog.Logger, sig syscall.Signal) {
-	switch sig {
-	case unix.SIGTERM, unix.SIGINT:
-		log.Info("shutting down", "signal", spawn.SignalName(sig))
-		pool.Shutdown(s.Raw.DrainDelay)
-	case unix.SIGHUP:
-		if s.HUPReload {
-			pool.Reload()
-		} else {
-			pool.Signal(sig)
+// cancelable turns a function that runs until its context ends into an
+// execute/interrupt pair.
+func cancelable(parent context.Context, f func(context.Context) error) (func() error, func(error)) {
+	ctx, cancel := context.WithCancel(parent)
+	return func() error { return f(ctx) }, func(error) { cancel() }
+}
+
+// dispatchSignals acts on every signal drover receives, as decide says.
+func (d *daemon) dispatchSignals(parent context.Context) (func() error, func(error)) {
+	return cancelable(parent, func(ctx context.Context) error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case sig := <-d.sigs:
+				d.act(sig.(syscall.Signal))
+			}
 		}
-	case unix.SIGTTIN, unix.SIGTTOU:
-		if !s.Pool {
-			return // a plain init has no pool to resize
-		}
-		if sig == unix.SIGTTIN {
-			pool.Scale(+1)
-		} else {
-			pool.Scale(-1)
-		}
-	case unix.SIGPIPE:
-		// Taken only so a closed stderr cannot kill PID 1.
+	})
+}
+
+func (d *daemon) act(sig syscall.Signal) {
+	switch decide(sig, d.s.Pool, d.s.HUPReload) {
+	case actDrain:
+		d.log.Info("shutting down", "signal", unix.SignalName(sig))
+		d.pool.Shutdown(d.s.Raw.DrainDelay)
+	case actStop:
+		d.log.Info("shutting down", "signal", unix.SignalName(sig))
+		d.pool.ShutdownWith(sig)
+	case actReload:
+		d.pool.Reload()
+	case actScaleUp:
+		d.pool.Scale(+1)
+	case actScaleDown:
+		d.pool.Scale(-1)
+	case actJobStop:
+		d.pool.SignalGroup(sig)
+		stopSelf()
+	case actContinue:
+		d.pool.SignalGroup(sig)
 	default:
-		pool.Signal(sig)
+		d.pool.Signal(sig)
 	}
 }
 
@@ -275,12 +177,4 @@ func listenAddrs(set *listener.Set) string {
 		out[i] = names[i] + "=" + u
 	}
 	return strings.Join(out, ",")
-}
-
-// launchStarter adapts internal/launch to the pool's Starter.
-type launchStarter struct{ x *launch.Exec }
-
-func (l launchStarter) Start(env []string, files []*os.File) (spawn.Process, error) {
-	p, err := l.x.Start(env, files)
-	return spawn.Process{Pid: p.Pid, Execd: p.Execd}, err
 }

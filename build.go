@@ -1,0 +1,176 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/drover-init/drover/internal/health"
+	"github.com/drover-init/drover/internal/launch"
+	"github.com/drover-init/drover/internal/listener"
+	"github.com/drover-init/drover/internal/reaper"
+	"github.com/drover-init/drover/internal/spawn"
+)
+
+// daemon is everything a running drover is made of. build makes all of it
+// before anything runs, so that every start-up failure (a taken port, an
+// unusable notify socket) is reported the same way and nothing has started.
+type daemon struct {
+	s       *Settings
+	log     *slog.Logger
+	sigs    chan os.Signal
+	rp      *reaper.Reaper
+	set     *listener.Set
+	pool    *spawn.Pool
+	srv     *health.Server
+	notify  *health.Notify
+	closers []func()
+}
+
+// close releases what build acquired, in reverse order.
+func (d *daemon) close() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+	d.closers = nil
+}
+
+// build prepares the daemon. On error everything already acquired is
+// released and the error is one line for the log.
+func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (d *daemon, err error) {
+	d = &daemon{s: s, log: log}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+
+	// Subscribe before anything starts, so no signal is lost during start-up.
+	d.sigs = make(chan os.Signal, 64)
+	inherited := ignoredAtStart()
+	signal.Notify(d.sigs, catchable(func(sig syscall.Signal) bool { return inherited[sig] })...)
+	d.closers = append(d.closers, func() { signal.Stop(d.sigs) })
+	guard := !inherited[32] && !inherited[34]
+	if guard {
+		setUncatchable(true)
+	}
+
+	if err := launch.SealFDs(); err != nil {
+		log.Warn("cannot mark inherited fds close-on-exec; workers may inherit them", "err", err)
+	}
+	if err := reaper.Subreaper(); err != nil {
+		log.Warn("cannot become a child subreaper; orphans of workers will not be reaped", "err", err)
+	}
+	d.rp = reaper.New()
+
+	if d.set, err = listener.Open(s.Listen, listener.Options{ReusePort: s.Raw.Reuseport}); err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, func() { d.set.Close() })
+	if len(s.Listen) > 0 {
+		// The actual addresses: ports chosen by the kernel (":0") and the
+		// address behind an inherited fd are known only now.
+		log.Info("listening", "addrs", listenAddrs(d.set), "reuseport", s.Raw.Reuseport)
+	}
+
+	workers, cpu := 1, health.CPU{}
+	if s.Pool || s.HealthAddr != "" {
+		workers, cpu = sizePool(s, log)
+	}
+
+	env := append(workerEnviron(environ), d.set.Env()...)
+	var pidVars []string
+	if len(s.Listen) > 0 {
+		pidVars = append(pidVars, "LISTEN_PID")
+	}
+	if s.Notify || s.Raw.Watchdog > 0 {
+		sock, cleanup := notifyPath()
+		d.closers = append(d.closers, cleanup)
+		if d.notify, err = health.ListenNotify(sock); err != nil {
+			return nil, fmt.Errorf("cannot create the sd_notify socket for DROVER_READY=notify / DROVER_WATCHDOG: %w", err)
+		}
+		d.closers = append(d.closers, func() { d.notify.Close() })
+		env = append(env, "NOTIFY_SOCKET="+sock)
+	}
+	if s.Raw.Watchdog > 0 {
+		env = append(env, "WATCHDOG_USEC="+strconv.FormatInt(s.Raw.Watchdog.Microseconds(), 10))
+		pidVars = append(pidVars, "WATCHDOG_PID")
+	}
+
+	starter := &launch.Exec{
+		Path: path, Args: argv, Lock: d.rp.ForkLock(), Credential: s.Credential,
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		Foreground: !s.Pool && ownsTerminal(),
+	}
+	if len(pidVars) > 0 {
+		// LISTEN_PID and WATCHDOG_PID must be the worker's own pid, which is
+		// only known after fork: drover re-executes itself as a shim that
+		// sets them and execs the command.
+		starter.Shim, starter.PidVars = "/proc/self/exe", pidVars
+	}
+	d.pool, err = spawn.New(spawn.Config{
+		Workers:        workers,
+		Restart:        s.Restart,
+		BackoffMax:     s.Raw.BackoffMax,
+		CrashLimit:     s.Raw.CrashLimit,
+		StopSignal:     s.StopSignal,
+		StopTimeout:    s.Raw.StopTimeout,
+		ReadyDelay:     s.Raw.ReadyDelay,
+		ReadyNotify:    s.Notify,
+		StartupTimeout: s.Raw.StartupTimeout,
+		Watchdog:       s.Raw.Watchdog,
+		MaxMemory:      s.MaxMemory,
+		Env:            env,
+		Files:          d.set.Files,
+		Release:        releaseSlot(d.set, log),
+		Starter:        launchStarter{starter, guard},
+		Log:            log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot set up the pool: %w", err)
+	}
+
+	if s.HealthAddr != "" {
+		src := poolSource{pool: d.pool, cpu: cpu, minReady: s.MinReady, started: time.Now()}
+		d.srv, err = health.New(health.Options{
+			Addr: s.HealthAddr, Source: src, Logger: log,
+			Gatherer: health.NewRegistry(src, buildVersion()),
+		})
+		if err != nil {
+			return nil, err
+		}
+		log.Info("health server listening", "addr", d.srv.Addr().String())
+	}
+	return d, nil
+}
+
+// launchStarter adapts internal/launch to the pool's Starter.
+type launchStarter struct {
+	x *launch.Exec
+	// guard: drover ignores signals 32 and 34 itself (see setUncatchable)
+	// and must not hand that on.
+	guard bool
+}
+
+func (l launchStarter) Start(env []string, files []*os.File) (spawn.Process, error) {
+	// Only the pool's goroutine starts workers, so nothing else forks while
+	// the two signals are briefly at their default.
+	if l.guard {
+		setUncatchable(false)
+		defer setUncatchable(true)
+	}
+	p, err := l.x.Start(env, files)
+	return spawn.Process{Pid: p.Pid, Execd: p.Execd}, err
+}
+
+// startupError is how every failure before the workers run is reported:
+// one line through the logger (so DROVER_LOG_FORMAT=json holds for it too),
+// exit code 2.
+func startupError(log *slog.Logger, err error) int {
+	log.Error(err.Error())
+	return 2
+}

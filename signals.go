@@ -1,0 +1,140 @@
+package main
+
+import (
+	"os"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Signals drover takes but never passes on: SIGCHLD belongs to the reaper and
+// SIGURG to the Go runtime's goroutine preemption. SIGKILL and SIGSTOP cannot
+// be caught. 32 and 33 are the C library's (33 is also the Go runtime's own
+// per-thread syscall signal) and 34 is musl's: the Go runtime cannot deliver
+// them to a channel, so drover ignores 32 and 34 (their default action would
+// end PID 1) and leaves 33 to the runtime.
+func notForwarded(sig syscall.Signal) bool {
+	switch sig {
+	case unix.SIGCHLD, unix.SIGURG, unix.SIGKILL, unix.SIGSTOP, 32, 33, 34:
+		return true
+	}
+	return false
+}
+
+// sigRTMax is the highest signal number on Linux.
+const sigRTMax = 64
+
+// catchable is every signal drover subscribes to: 1–31 and the real-time
+// range, so that none can end PID 1 with its default action or be lost.
+// Signals the caller reports as inherited-ignored are left out: they stay
+// ignored in drover and, through fork and exec, in every worker, as they
+// would under tini. SIGPROF is in the list but the Go runtime keeps it for
+// its profiler and never delivers it (nor dies of it).
+func catchable(ignored func(syscall.Signal) bool) []os.Signal {
+	var out []os.Signal
+	for n := 1; n <= sigRTMax; n++ {
+		sig := syscall.Signal(n)
+		if notForwarded(sig) || (ignored != nil && ignored(sig)) {
+			continue
+		}
+		out = append(out, sig)
+	}
+	return out
+}
+
+// sigaction is the kernel's struct for rt_sigaction on Linux.
+type sigaction struct {
+	handler, flags, restorer uintptr
+	mask                     uint64
+}
+
+// ignoredAtStart reports the signals whose disposition is SIG_IGN now. Called
+// before drover subscribes to anything, it is what drover inherited — for
+// the signals the Go runtime leaves alone until asked (HUP and INT when
+// ignored, TSTP, TTIN, TTOU, CONT, 32–34). The runtime replaces every other
+// inherited disposition with its own handler before main runs, so an
+// ignored QUIT or TERM cannot be seen by a Go program; drover then forwards
+// them like any other signal.
+func ignoredAtStart() map[syscall.Signal]bool {
+	out := map[syscall.Signal]bool{}
+	for n := 1; n <= sigRTMax; n++ {
+		var old sigaction
+		_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(n), 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0)
+		if e == 0 && old.handler == 1 {
+			out[syscall.Signal(n)] = true
+		}
+	}
+	return out
+}
+
+// setUncatchable sets signals 32 and 34 to SIG_IGN (ignore) or SIG_DFL: the
+// Go runtime can neither deliver nor ignore them through os/signal, and
+// their default action would end drover when it is not PID 1. Workers must
+// not inherit the ignore (tini's children see them at SIG_DFL), so the
+// starter puts the default back around each fork. 33 is left alone: the
+// runtime uses it.
+func setUncatchable(ignore bool) {
+	var h uintptr // SIG_DFL
+	if ignore {
+		h = 1 // SIG_IGN
+	}
+	for _, n := range []uintptr{32, 34} {
+		sa := sigaction{handler: h}
+		_, _, _ = unix.RawSyscall6(unix.SYS_RT_SIGACTION, n, uintptr(unsafe.Pointer(&sa)), 0, 8, 0, 0)
+	}
+}
+
+// action is what drover does with a signal it received.
+type action int
+
+const (
+	actForward   action = iota // to every worker (plain init: the child)
+	actDrain                   // pool: graceful shutdown with DROVER_DRAIN_DELAY
+	actStop                    // plain init: forward unchanged and start the stop timer
+	actReload                  // rolling reload
+	actScaleUp                 // one worker more
+	actScaleDown               // one worker less
+	actJobStop                 // plain init: to the child's process group, then stop drover
+	actContinue                // plain init: resume the child's process group
+)
+
+// decide is the signal table of README.md, in one place. pool is false for
+// plain-init mode; hupReload is DROVER_HUP=reload.
+func decide(sig syscall.Signal, pool, hupReload bool) action {
+	switch sig {
+	case unix.SIGTERM, unix.SIGINT:
+		if pool {
+			return actDrain
+		}
+		return actStop
+	case unix.SIGHUP:
+		if hupReload {
+			return actReload
+		}
+	case unix.SIGTTIN:
+		if pool {
+			return actScaleUp
+		}
+		return actJobStop
+	case unix.SIGTTOU:
+		if pool {
+			return actScaleDown
+		}
+		return actJobStop
+	case unix.SIGTSTP:
+		if !pool {
+			return actJobStop
+		}
+	case unix.SIGCONT:
+		if !pool {
+			return actContinue
+		}
+	}
+	return actForward
+}
+
+// stopSelf suspends drover after its child's process group was stopped, as
+// dumb-init does, so a shell's job control sees the whole job stop. PID 1
+// cannot be stopped from inside its namespace; then this does nothing.
+func stopSelf() { _ = unix.Kill(os.Getpid(), unix.SIGSTOP) }
