@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -41,8 +42,8 @@ func (d *daemon) close() {
 
 // build prepares the daemon. On error everything already acquired is
 // released and the error is one line for the log.
-func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (d *daemon, err error) {
-	d = &daemon{s: s, log: log}
+func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (_ *daemon, err error) {
+	d := &daemon{s: s, log: log}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -171,6 +172,6 @@ func (l launchStarter) Start(env []string, files []*os.File) (spawn.Process, err
 // one line through the logger (so DROVER_LOG_FORMAT=json holds for it too),
 // exit code 2.
 func startupError(log *slog.Logger, err error) int {
-	log.Error(err.Error())
+	log.Log(context.Background(), levelFatal, err.Error())
 	return 2
 }

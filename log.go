@@ -24,10 +24,21 @@ func newLogger(format, level string, w io.Writer) *slog.Logger {
 	l, _ := logLevel(level)
 	opts := &slog.HandlerOptions{Level: l}
 	if format == "json" {
+		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.LevelKey && a.Value.Any() == levelFatal {
+				a.Value = slog.StringValue("ERROR")
+			}
+			return a
+		}
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(&lineHandler{w: w, mu: &sync.Mutex{}, level: opts.Level.Level()})
 }
+
+// levelFatal is a refusal to start: "drover: message" in text, like every
+// other one-line refusal (a bad variable, a missing command), and level
+// ERROR in JSON.
+const levelFatal = slog.LevelError + 4
 
 type lineHandler struct {
 	w     io.Writer
@@ -42,6 +53,7 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
 	b.WriteString("drover: ")
 	switch {
+	case r.Level >= levelFatal:
 	case r.Level >= slog.LevelError:
 		b.WriteString("error: ")
 	case r.Level >= slog.LevelWarn:
