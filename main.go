@@ -76,7 +76,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	}
 	s, err := LoadConfig(environ)
 	if err != nil {
-		fmt.Fprintf(stderr, "drover: %v\n", err)
+		startError(startLogFormat(environ), stderr, err)
 		return 2
 	}
 	path, err := exec.LookPath(args[0])

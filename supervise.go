@@ -38,7 +38,7 @@ var errPoolDone = errors.New("pool finished")
 
 // supervise runs the pool until it is finished and returns the exit code.
 func supervise(s *Settings, path string, argv, environ []string, stderr io.Writer) int {
-	log := newLogger(s.Raw.LogFormat, s.Raw.LogLevel, stderr)
+	log := newLogger(s.LogFormat, s.LogLevel, stderr)
 
 	// Subscribe before anything starts, so no signal is lost during start-up.
 	sigs := make(chan os.Signal, 64)
@@ -53,7 +53,7 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 	}
 	rp := reaper.New()
 
-	set, err := listener.Open(s.Listen, listener.Options{ReusePort: s.Raw.Reuseport})
+	set, err := listener.Open(s.Listen, listener.Options{ReusePort: s.Reuseport})
 	if err != nil {
 		fmt.Fprintf(stderr, "drover: %v\n", err)
 		return 2
@@ -62,7 +62,7 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 	if len(s.Listen) > 0 {
 		// The actual addresses: ports chosen by the kernel (":0") and the
 		// address behind an inherited fd are known only now.
-		log.Info("listening", "addrs", listenAddrs(set), "reuseport", s.Raw.Reuseport)
+		log.Info("listening", "addrs", listenAddrs(set), "reuseport", s.Reuseport)
 	}
 
 	workers, cpu := 1, health.CPU{}
@@ -76,7 +76,7 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 		pidVars = append(pidVars, "LISTEN_PID")
 	}
 	var notify *health.Notify
-	if s.Notify || s.Raw.Watchdog > 0 {
+	if s.Notify || s.Watchdog > 0 {
 		path, cleanup := notifyPath()
 		defer cleanup()
 		if notify, err = health.ListenNotify(path); err != nil {
@@ -86,8 +86,8 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 		defer notify.Close()
 		env = append(env, "NOTIFY_SOCKET="+path)
 	}
-	if s.Raw.Watchdog > 0 {
-		env = append(env, "WATCHDOG_USEC="+strconv.FormatInt(s.Raw.Watchdog.Microseconds(), 10))
+	if s.Watchdog > 0 {
+		env = append(env, "WATCHDOG_USEC="+strconv.FormatInt(s.Watchdog.Microseconds(), 10))
 		pidVars = append(pidVars, "WATCHDOG_PID")
 	}
 
@@ -105,15 +105,15 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 	pool, err := spawn.New(spawn.Config{
 		Workers:        workers,
 		Restart:        s.Restart,
-		BackoffMax:     s.Raw.BackoffMax,
-		CrashLimit:     s.Raw.CrashLimit,
+		BackoffMax:     s.BackoffMax,
+		CrashLimit:     s.CrashLimit,
 		StopSignal:     s.StopSignal,
-		StopTimeout:    s.Raw.StopTimeout,
-		ReadyDelay:     s.Raw.ReadyDelay,
+		StopTimeout:    s.StopTimeout,
+		ReadyDelay:     s.ReadyDelay,
 		ReadyNotify:    s.Notify,
-		StartupTimeout: s.Raw.StartupTimeout,
-		Watchdog:       s.Raw.Watchdog,
-		MaxMemory:      s.MaxMemory,
+		StartupTimeout: s.StartupTimeout,
+		Watchdog:       s.Watchdog,
+		MaxMemory:      int64(s.MaxMemory),
 		Env:            env,
 		Files:          set.Files,
 		Release:        releaseSlot(set, log),
@@ -160,7 +160,7 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 	g.Add(func() error {
 		result = pool.Run()
 		log.Debug("pool finished", "code", result.Code, "reason", result.Reason)
-		if n := rp.Cleanup(s.Raw.StopTimeout); n > 0 {
+		if n := rp.Cleanup(s.StopTimeout); n > 0 {
 			log.Info("stopped processes the workers left behind", "count", n)
 		}
 		return errPoolDone
@@ -212,7 +212,7 @@ func dispatch(s *Settings, pool *spawn.Pool, log *slog.Logger, sig syscall.Signa
 	switch sig {
 	case unix.SIGTERM, unix.SIGINT:
 		log.Info("shutting down", "signal", spawn.SignalName(sig))
-		pool.Shutdown(s.Raw.DrainDelay)
+		pool.Shutdown(s.DrainDelay)
 	case unix.SIGHUP:
 		if s.HUPReload {
 			pool.Reload()
