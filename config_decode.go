@@ -152,9 +152,9 @@ func numError(err error) string {
 // typeDecoders reads the types the packages define, with their own parsers.
 func typeDecoders() map[reflect.Type]func(string) (any, error) {
 	return map[reflect.Type]func(string) (any, error){
-		reflect.TypeFor[spawn.Policy]():    func(s string) (any, error) { return spawn.ParsePolicy(s) },
-		reflect.TypeFor[cpus.Rounding]():   func(s string) (any, error) { return cpus.ParseRounding(s) },
-		reflect.TypeFor[health.MinReady](): func(s string) (any, error) { return health.ParseMinReady(s) },
+		reflect.TypeFor[spawn.Policy]():    func(s string) (any, error) { return quiet(spawn.ParsePolicy(s)) },
+		reflect.TypeFor[cpus.Rounding]():   func(s string) (any, error) { return quiet(cpus.ParseRounding(s)) },
+		reflect.TypeFor[health.MinReady](): func(s string) (any, error) { return quiet(health.ParseMinReady(s)) },
 		reflect.TypeFor[*big.Rat]():        parsePerCPU,
 		reflect.TypeFor[syscall.Signal]():  func(s string) (any, error) { return parseStopSignal(s) },
 		reflect.TypeFor[slog.Level]():      parseLogLevel,
@@ -163,6 +163,15 @@ func typeDecoders() map[reflect.Type]func(string) (any, error) {
 			return lookupUser(s)
 		},
 	}
+}
+
+// quiet drops a package parser's message: it repeats the variable and the
+// accepted values that the ConfigError already shows.
+func quiet[T any](v T, err error) (any, error) {
+	if err != nil {
+		return nil, errors.New("")
+	}
+	return v, nil
 }
 
 func parsePerCPU(s string) (any, error) {

@@ -73,7 +73,9 @@ func everyVariable() map[string][]varCase {
 			invalid("lots"), invalid("0"), invalid("-1Mi"), invalid("99999999Ti"),
 		},
 		"DROVER_LISTEN": {
-			valid(":8080", func(s *Settings) bool { return len(s.Listen) == 1 && s.Listen[0].Port == 8080 && s.Pool && s.Workers == 0 }),
+			valid(":8080", func(s *Settings) bool {
+				return len(s.Listen) == 1 && s.Listen[0].Port == 8080 && s.Pool && s.Workers == 0
+			}),
 			valid("web=tcp://127.0.0.1:0,unix:///tmp/x.sock", func(s *Settings) bool { return len(s.Listen) == 2 }),
 			invalid("foo"), invalid(":8080,:8080"), invalid("tcp://:99999"),
 		},
@@ -206,6 +208,9 @@ func TestEveryVariable(t *testing.T) {
 				msg := err.Error()
 				if !strings.HasPrefix(msg, key+`: `) && !strings.HasPrefix(msg, key+"="+quote(tc.value)) {
 					t.Errorf("%s=%q: error does not start with the variable and the value as typed: %s", key, tc.value, msg)
+				}
+				if strings.Count(msg, "accepted") != 1 || strings.Count(msg, key) != 1 {
+					t.Errorf("%s=%q: error repeats itself: %s", key, tc.value, msg)
 				}
 				if strings.Contains(msg, "\n") {
 					t.Errorf("%s=%q: error is more than one line: %q", key, tc.value, msg)
@@ -371,6 +376,17 @@ func TestCheckWorkerLimit(t *testing.T) {
 			t.Errorf("%v: %v", tc.environ, err)
 		case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)):
 			t.Errorf("%v:\ngot  %v\nwant %s", tc.environ, err, tc.want)
+		}
+	}
+}
+
+// Start cost: decoding the whole configuration, as drover does at start.
+func BenchmarkLoadConfig(b *testing.B) {
+	environ := []string{"PATH=/bin", "HOME=/root", "DROVER_LISTEN=:0", "DROVER_WORKERS_PER_CPU=2",
+		"DROVER_STOP_TIMEOUT=20s", "DROVER_MIN_READY=75%", "DROVER_LOG_FORMAT=json"}
+	for b.Loop() {
+		if _, err := LoadConfig(environ); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
