@@ -128,14 +128,15 @@ func bad(fieldName, value, detail string) error {
 // items, as os.Environ gives them). It reads nothing else but the user and
 // group databases for DROVER_USER. An empty value is the same as unset.
 func LoadConfig(environ []string) (*Settings, error) {
-	if err := unknownVars(environ); err != nil {
+	vars := configVars()
+	if err := unknownVars(environ, vars); err != nil {
 		return nil, err
 	}
 	vals := envValues(environ)
 	s := &Settings{}
 	sv := reflect.ValueOf(s).Elem()
 	raw := map[string]string{} // field name -> value as typed, for cross-field errors
-	for _, v := range configVars() {
+	for _, v := range vars {
 		value, set := vals[v.Key]
 		if !set {
 			if v.Default == "" {
@@ -177,10 +178,10 @@ func envValues(environ []string) map[string]string {
 
 // unknownVars rejects a DROVER_* variable drover does not know: a typo
 // would otherwise be silently ignored.
-func unknownVars(environ []string) error {
+func unknownVars(environ []string, vars []configVar) error {
 	known := map[string]bool{"DROVER_WORKER_ID": true}
 	var names []string
-	for _, v := range configVars() {
+	for _, v := range vars {
 		known[v.Key] = true
 		names = append(names, v.Key)
 	}
