@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
@@ -100,6 +101,37 @@ func TestHealthAddrForVerbs(t *testing.T) {
 	} {
 		if got := healthAddr(tc.environ); got != tc.want {
 			t.Errorf("%v: %q, want %q", tc.environ, got, tc.want)
+		}
+	}
+}
+
+func TestLoggerFormats(t *testing.T) {
+	var b bytes.Buffer
+	log := newLogger("text", slog.LevelInfo, &b).With("worker", 1)
+	log.Debug("hidden")
+	log.Info("started", "pid", 42, "cmd", "sh -c x", "empty", "")
+	log.Warn("slow")
+	log.WithGroup("g").Error("failed", "err", errors.New("a=b"))
+	want := "drover: started worker=1 pid=42 cmd=\"sh -c x\" empty=\"\"\n" +
+		"drover: warning: slow worker=1\n" +
+		"drover: error: failed worker=1 err=\"a=b\"\n"
+	if b.String() != want {
+		t.Errorf("text:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	newLogger("json", slog.LevelWarn, &b).Info("hidden")
+	newLogger("json", slog.LevelWarn, &b).Warn("shown", "n", 1)
+	var rec map[string]any
+	if json.Unmarshal(b.Bytes(), &rec) != nil || rec["msg"] != "shown" || rec["n"] != 1.0 {
+		t.Errorf("json: %q", b.String())
+	}
+}
+
+func TestVerbUsage(t *testing.T) {
+	for _, args := range [][]string{{"status", "x"}, {"probe"}, {"probe", "health"}} {
+		var out, errOut bytes.Buffer
+		if code := run(args, nil, &out, &errOut); code != 2 || !strings.HasPrefix(errOut.String(), "drover: usage: drover ") {
+			t.Errorf("%v: exit %d, %q", args, code, errOut.String())
 		}
 	}
 }
