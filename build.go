@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -68,14 +67,14 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 	}
 	d.rp = reaper.New()
 
-	if d.set, err = listener.Open(s.Listen, listener.Options{ReusePort: s.Raw.Reuseport}); err != nil {
+	if d.set, err = listener.Open(s.Listen, listener.Options{ReusePort: s.Reuseport}); err != nil {
 		return nil, err
 	}
 	d.closers = append(d.closers, func() { d.set.Close() })
 	if len(s.Listen) > 0 {
 		// The actual addresses: ports chosen by the kernel (":0") and the
 		// address behind an inherited fd are known only now.
-		log.Info("listening", "addrs", listenAddrs(d.set), "reuseport", s.Raw.Reuseport)
+		log.Info("listening", "addrs", listenAddrs(d.set), "reuseport", s.Reuseport)
 	}
 
 	workers, cpu := 1, health.CPU{}
@@ -88,7 +87,7 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 	if len(s.Listen) > 0 {
 		pidVars = append(pidVars, "LISTEN_PID")
 	}
-	if s.Notify || s.Raw.Watchdog > 0 {
+	if s.Notify || s.Watchdog > 0 {
 		sock, cleanup := notifyPath()
 		d.closers = append(d.closers, cleanup)
 		if d.notify, err = health.ListenNotify(sock); err != nil {
@@ -97,8 +96,8 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 		d.closers = append(d.closers, func() { d.notify.Close() })
 		env = append(env, "NOTIFY_SOCKET="+sock)
 	}
-	if s.Raw.Watchdog > 0 {
-		env = append(env, "WATCHDOG_USEC="+strconv.FormatInt(s.Raw.Watchdog.Microseconds(), 10))
+	if s.Watchdog > 0 {
+		env = append(env, "WATCHDOG_USEC="+strconv.FormatInt(s.Watchdog.Microseconds(), 10))
 		pidVars = append(pidVars, "WATCHDOG_PID")
 	}
 
@@ -116,15 +115,15 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 	d.pool, err = spawn.New(spawn.Config{
 		Workers:        workers,
 		Restart:        s.Restart,
-		BackoffMax:     s.Raw.BackoffMax,
-		CrashLimit:     s.Raw.CrashLimit,
+		BackoffMax:     s.BackoffMax,
+		CrashLimit:     s.CrashLimit,
 		StopSignal:     s.StopSignal,
-		StopTimeout:    s.Raw.StopTimeout,
-		ReadyDelay:     s.Raw.ReadyDelay,
+		StopTimeout:    s.StopTimeout,
+		ReadyDelay:     s.ReadyDelay,
 		ReadyNotify:    s.Notify,
-		StartupTimeout: s.Raw.StartupTimeout,
-		Watchdog:       s.Raw.Watchdog,
-		MaxMemory:      s.MaxMemory,
+		StartupTimeout: s.StartupTimeout,
+		Watchdog:       s.Watchdog,
+		MaxMemory:      int64(s.MaxMemory),
 		Env:            env,
 		Files:          d.set.Files,
 		Release:        releaseSlot(d.set, log),
@@ -166,12 +165,4 @@ func (l launchStarter) Start(env []string, files []*os.File) (spawn.Process, err
 	}
 	p, err := l.x.Start(env, files)
 	return spawn.Process{Pid: p.Pid, Execd: p.Execd}, err
-}
-
-// startupError is how every failure before the workers run is reported:
-// one line through the logger (so DROVER_LOG_FORMAT=json holds for it too),
-// exit code 2.
-func startupError(log *slog.Logger, err error) int {
-	log.Log(context.Background(), levelFatal, err.Error())
-	return 2
 }

@@ -12,13 +12,26 @@ import (
 
 // healthAddr is where a running drover in this container serves, from the
 // same DROVER_HEALTH_ADDR the CLI verbs inherit (docker exec, HEALTHCHECK).
+// It is "" when the variable says off: there is nothing to ask.
 func healthAddr(environ []string) string {
 	for _, kv := range environ {
-		if k, v, _ := strings.Cut(kv, "="); k == "DROVER_HEALTH_ADDR" && v != "" {
-			return v
+		k, v, _ := strings.Cut(kv, "=")
+		if v = strings.TrimSpace(v); k != "DROVER_HEALTH_ADDR" || v == "" {
+			continue
 		}
+		if v == "off" {
+			return ""
+		}
+		return v
 	}
 	return ":8081"
+}
+
+// healthOff is the one line for a verb that needs the health server when
+// DROVER_HEALTH_ADDR turns it off.
+func healthOff(stderr io.Writer, verb string) int {
+	fmt.Fprintf(stderr, "drover: the health server is off (DROVER_HEALTH_ADDR=off); drover %s needs it\n", verb)
+	return 1
 }
 
 // statusCmd prints the workers of a running drover, like pm2 ls.
@@ -30,6 +43,9 @@ func statusCmd(args, environ []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	addr := healthAddr(environ)
+	if addr == "" {
+		return healthOff(stderr, "status")
+	}
 	s, err := health.FetchStatus(ctx, addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "drover: %v (is drover running with its health server on %s? see DROVER_HEALTH_ADDR)\n", err, addr)
@@ -51,7 +67,11 @@ func probeCmd(args, environ []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := health.Probe(ctx, healthAddr(environ), args[0]); err != nil {
+	addr := healthAddr(environ)
+	if addr == "" {
+		return healthOff(stderr, "probe")
+	}
+	if err := health.Probe(ctx, addr, args[0]); err != nil {
 		fmt.Fprintf(stderr, "drover: %v\n", err)
 		return 1
 	}

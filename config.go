@@ -1,17 +1,14 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
-	"os/user"
-	"strconv"
+	"reflect"
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/kelseyhightower/envconfig"
 
 	"github.com/drover-init/drover/internal/cpus"
 	"github.com/drover-init/drover/internal/health"
@@ -19,93 +16,56 @@ import (
 	"github.com/drover-init/drover/internal/spawn"
 )
 
-// Config is every DROVER_* variable. It is the one list: --help, the
-// unknown-variable check and the README's table are all generated from it.
-// Tags: `default` is what envconfig fills in; `show` is the default as
-// users should read it when it depends on the mode; `accept` is what a
-// valid value looks like; `desc` is the meaning.
-type Config struct {
-	Workers        string        `split_words:"true" show:"auto with DROVER_LISTEN, else 1" accept:"auto, or a whole number >= 1" desc:"how many workers; auto sizes the pool from the CPU budget"`
-	WorkersMin     int           `split_words:"true" default:"1" accept:"a whole number >= 1" desc:"lower clamp for auto"`
-	WorkersMax     int           `split_words:"true" default:"0" accept:"a whole number >= 0 (0 = no max)" desc:"upper clamp for auto"`
-	WorkersPerCPU  string        `split_words:"true" default:"1" accept:"a positive number such as 1, 2 or 1.5" desc:"workers per CPU for auto (2 for I/O-bound apps)"`
-	CPURounding    string        `split_words:"true" default:"ceil" accept:"ceil, floor or nearest" desc:"rounding of a fractional budget; ceil drops a remainder up to 0.1 CPU (4.1 -> 4, 1.5 -> 2)"`
-	CPUMillicores  int64         `split_words:"true" accept:"a whole number of millicores (<= 0 = unset)" desc:"CPU budget in millicores, for the Downward API (requests.cpu, divisor 1m)"`
-	WorkerMemory   ByteSize      `split_words:"true" accept:"bytes, optionally with a unit: 512Mi, 1Gi, 500M" desc:"memory per worker; caps auto at the cgroup memory limit / this"`
-	Listen         string        `show:"unset" accept:"comma list of [name=]tcp://host:port, :port, [name=]unix:///path, fd://N" desc:"sockets opened once and passed to every worker as fds 3, 4, ... (systemd LISTEN_FDS)"`
-	Reuseport      bool          `default:"false" accept:"true or false" desc:"one SO_REUSEPORT socket per worker slot instead of one shared socket"`
-	User           string        `accept:"uid[:gid] or a user name" desc:"workers run with these credentials; drover keeps its own"`
-	HealthAddr     string        `split_words:"true" show:":8081 (pool), off (plain init)" accept:"host:port, :port or off" desc:"address of /livez, /readyz, /status, /metrics"`
-	Ready          string        `default:"started" accept:"started or notify" desc:"started: ready after DROVER_READY_DELAY; notify: ready on sd_notify READY=1"`
-	ReadyDelay     time.Duration `split_words:"true" default:"0s" accept:"a duration such as 0s, 500ms, 2s" desc:"see DROVER_READY"`
-	StartupTimeout time.Duration `split_words:"true" default:"60s" accept:"a duration > 0 such as 60s" desc:"a worker not ready by then is killed and counts as a failed start"`
-	Watchdog       time.Duration `default:"0s" accept:"a duration such as 0s (off) or 10s" desc:"workers get WATCHDOG_USEC; one silent for this long is killed and restarted"`
-	MinReady       string        `split_words:"true" default:"50%" accept:"a count such as 2, or a percentage such as 50%" desc:"/readyz passes when at least this many workers are ready (percent rounds up)"`
-	Restart        string        `show:"never (plain init), always (pool)" accept:"always, on-failure or never" desc:"which worker exits are followed by a restart"`
-	BackoffMax     time.Duration `split_words:"true" default:"30s" accept:"a duration >= 100ms" desc:"restart delay doubles from 100ms up to this; resets once a worker stays ready 30s"`
-	CrashLimit     int           `split_words:"true" default:"10" accept:"a whole number >= 0 (0 = never give up)" desc:"consecutive failed starts of a worker after which drover exits with its status"`
-	DrainDelay     time.Duration `split_words:"true" default:"0s" accept:"a duration such as 0s or 5s" desc:"on SIGTERM: fail /readyz, keep serving this long, then stop the workers"`
-	StopSignal     string        `split_words:"true" default:"SIGTERM" accept:"a signal name such as SIGTERM, TERM, SIGINT, SIGQUIT, or its number" desc:"what workers get on shutdown and when replaced"`
-	StopTimeout    time.Duration `split_words:"true" default:"8s" accept:"a duration such as 8s" desc:"then SIGKILL to the worker's process group"`
-	HUP            string        `show:"reload (pool), forward (plain init)" accept:"reload or forward" desc:"SIGHUP: rolling zero-downtime reload, or forward to the workers"`
-	MaxMemory      ByteSize      `split_words:"true" accept:"bytes, optionally with a unit: 512Mi, 1Gi, 500M" desc:"a worker whose resident memory exceeds this is replaced gracefully"`
-	LogFormat      string        `split_words:"true" default:"text" accept:"text or json" desc:"format of drover's own log lines on stderr"`
-	LogLevel       string        `split_words:"true" show:"info (pool), warn (plain init)" accept:"debug, info, warn or error" desc:"least severe of drover's own log lines shown"`
-}
+// maxWorkers is an absolute cap on the pool size. A typo such as
+// DROVER_WORKERS_PER_CPU=100000 would otherwise ask for hundreds of
+// thousands of processes and exhaust the container before any check of
+// pids.max could help; no real pool needs more.
+const maxWorkers = 4096
 
-// ByteSize is a memory amount in bytes, written the Kubernetes way.
-type ByteSize int64
-
-// Decode lets envconfig read 512Mi, 1G, 1048576.
-func (b *ByteSize) Decode(s string) error {
-	n, err := parseBytes(s)
-	*b = ByteSize(n)
-	return err
-}
-
-func parseBytes(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{
-		{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40},
-		{"k", 1e3}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}, {"", 1},
-	}
-	for _, u := range units {
-		num, ok := strings.CutSuffix(s, u.suffix)
-		if !ok {
-			continue
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
-		if err != nil || n <= 0 || n > (1<<62)/u.mult {
-			return 0, errors.New("not a positive size")
-		}
-		return n * u.mult, nil
-	}
-	return 0, errors.New("not a size")
-}
-
-// Settings is the validated configuration, in the types the packages take.
+// Settings is every DROVER_* variable, decoded into the types the packages
+// take. It is the one list: decoding, --help, the unknown-variable check and
+// the README's table all come from its fields.
+//
+// Tags: `env` is the variable; `default` is decoded when it is unset (and
+// empty counts as unset); `show` is the default as users should read it
+// when it depends on the mode; `accept` is what a valid value looks like;
+// `desc` is the meaning; `min`/`max` bound numbers and durations; `words`
+// lists the accepted words (word=value maps a word onto the field's type).
 type Settings struct {
-	Pool         bool // false: plain init (one child, like tini)
-	Workers      int  // 0 = auto
-	PerCPU       *big.Rat
-	Restart      spawn.Policy
-	HealthAddr   string // "" = off
-	Notify       bool
-	StopSignal   syscall.Signal
-	HUPReload    bool
-	Credential   *syscall.Credential
-	MinReady     health.MinReady
-	Rounding     cpus.Rounding
-	Listen       []listener.Spec
-	Raw          Config
-	MaxMemory    int64
-	WorkerMemory int64
+	// Pool is false for a plain init (one child, like tini): neither
+	// DROVER_LISTEN nor DROVER_WORKERS is set.
+	Pool bool
+
+	Workers        int                 `env:"DROVER_WORKERS" words:"auto=0" min:"1" max:"4096" show:"auto with DROVER_LISTEN, else 1" accept:"auto, or a whole number from 1 to 4096" desc:"how many workers; auto sizes the pool from the CPU budget"`
+	WorkersMin     int                 `env:"DROVER_WORKERS_MIN" default:"1" min:"1" max:"4096" accept:"a whole number from 1 to 4096" desc:"lower clamp for auto"`
+	WorkersMax     int                 `env:"DROVER_WORKERS_MAX" default:"0" min:"0" max:"4096" accept:"a whole number from 0 to 4096 (0 = no max)" desc:"upper clamp for auto"`
+	PerCPU         *big.Rat            `env:"DROVER_WORKERS_PER_CPU" default:"1" accept:"a positive number up to 4096 such as 1, 2 or 1.5" desc:"workers per CPU for auto (2 for I/O-bound apps)"`
+	Rounding       cpus.Rounding       `env:"DROVER_CPU_ROUNDING" default:"ceil" accept:"ceil, floor or nearest" desc:"rounding of a fractional budget; ceil drops a remainder up to 0.1 CPU (4.1 -> 4, 1.5 -> 2)"`
+	CPUMillicores  int64               `env:"DROVER_CPU_MILLICORES" accept:"a whole number of millicores (<= 0 = unset)" desc:"CPU budget in millicores, for the Downward API (requests.cpu, divisor 1m)"`
+	WorkerMemory   ByteSize            `env:"DROVER_WORKER_MEMORY" accept:"bytes, optionally with a unit: 512Mi, 1Gi, 500M" desc:"memory per worker; caps auto at the cgroup memory limit / this"`
+	Listen         []listener.Spec     `env:"DROVER_LISTEN" show:"unset" accept:"comma list of [name=]tcp://host:port, :port, [name=]unix:///path, fd://N" desc:"sockets opened once and passed to every worker as fds 3, 4, ... (systemd LISTEN_FDS)"`
+	Reuseport      bool                `env:"DROVER_REUSEPORT" default:"false" accept:"true or false" desc:"one SO_REUSEPORT socket per worker slot instead of one shared socket"`
+	Credential     *syscall.Credential `env:"DROVER_USER" accept:"uid[:gid] (0 to 4294967294) or a user[:group] name" desc:"workers run with these credentials; drover keeps its own"`
+	HealthAddr     string              `env:"DROVER_HEALTH_ADDR" show:":8081 (pool), off (plain init)" accept:"host:port, :port or off" desc:"address of /livez, /readyz, /status, /metrics"`
+	Notify         bool                `env:"DROVER_READY" default:"started" words:"started=false notify=true" accept:"started or notify" desc:"started: ready after DROVER_READY_DELAY; notify: ready on sd_notify READY=1"`
+	ReadyDelay     time.Duration       `env:"DROVER_READY_DELAY" default:"0s" min:"0s" accept:"a duration such as 0s, 500ms, 2s" desc:"see DROVER_READY"`
+	StartupTimeout time.Duration       `env:"DROVER_STARTUP_TIMEOUT" default:"60s" min:"1ns" accept:"a duration > 0 such as 60s" desc:"a worker not ready by then is killed and counts as a failed start"`
+	Watchdog       time.Duration       `env:"DROVER_WATCHDOG" default:"0s" min:"0s" accept:"a duration such as 0s (off) or 10s" desc:"workers get WATCHDOG_USEC; one silent for this long is killed and restarted"`
+	MinReady       health.MinReady     `env:"DROVER_MIN_READY" default:"50%" accept:"a count such as 2, or a percentage such as 50%" desc:"/readyz passes when at least this many workers are ready (percent rounds up)"`
+	Restart        spawn.Policy        `env:"DROVER_RESTART" show:"never (plain init), always (pool)" accept:"always, on-failure or never" desc:"which worker exits are followed by a restart"`
+	BackoffMax     time.Duration       `env:"DROVER_BACKOFF_MAX" default:"30s" min:"100ms" accept:"a duration >= 100ms" desc:"restart delay doubles from 100ms up to this; resets once a worker stays ready 30s"`
+	CrashLimit     int                 `env:"DROVER_CRASH_LIMIT" default:"10" min:"0" accept:"a whole number >= 0 (0 = never give up)" desc:"consecutive failed starts of a worker after which drover exits with its status"`
+	DrainDelay     time.Duration       `env:"DROVER_DRAIN_DELAY" default:"0s" min:"0s" accept:"a duration such as 0s or 5s" desc:"on SIGTERM: fail /readyz, keep serving this long, then stop the workers"`
+	StopSignal     syscall.Signal      `env:"DROVER_STOP_SIGNAL" default:"SIGTERM" accept:"a signal that ends a process by default, by name (SIGTERM, TERM, SIGINT, SIGQUIT, SIGKILL) or number; not STOP, TSTP, TTIN, TTOU, CHLD, CONT, URG or WINCH" desc:"what workers get on shutdown and when replaced"`
+	StopTimeout    time.Duration       `env:"DROVER_STOP_TIMEOUT" default:"8s" min:"0s" accept:"a duration such as 8s" desc:"then SIGKILL to the worker's process group"`
+	HUPReload      bool                `env:"DROVER_HUP" words:"reload=true forward=false" show:"reload (pool), forward (plain init)" accept:"reload or forward" desc:"SIGHUP: rolling zero-downtime reload, or forward to the workers"`
+	MaxMemory      ByteSize            `env:"DROVER_MAX_MEMORY" accept:"bytes, optionally with a unit: 512Mi, 1Gi, 500M" desc:"a worker whose resident memory exceeds this is replaced gracefully"`
+	LogFormat      string              `env:"DROVER_LOG_FORMAT" default:"text" words:"text json" accept:"text or json" desc:"format of drover's own log lines on stderr"`
+	LogLevel       slog.Level          `env:"DROVER_LOG_LEVEL" show:"info (pool), warn (plain init)" accept:"debug, info, warn or error" desc:"least severe of drover's own log lines shown"`
 }
 
 // ConfigError is a bad value: exit 2 with one line naming the variable, the
-// value and what is accepted.
+// value as typed and what is accepted.
 type ConfigError struct {
 	Var, Value, Accept, Detail string
 	Unknown                    bool // no such variable
@@ -122,65 +82,106 @@ func (e *ConfigError) Error() string {
 	return msg
 }
 
-// configVar is one variable as envconfig names it.
-type configVar struct{ Key, Field, Default, Show, Accept, Desc string }
+// configVar is one variable, read from a Settings field's tags.
+type configVar struct {
+	Key, Field, Default, Show, Accept, Desc string
+	index                                   int
+	tag                                     reflect.StructTag
+}
 
-// configVars asks envconfig itself for the variable names, so the names
-// used for help and errors are the ones it reads.
+// configVars lists the variables from the struct itself, so the names used
+// for decoding, help and errors cannot drift apart.
 func configVars() []configVar {
-	const tmpl = `{{range .}}{{.Key}}` + "\x1f" + `{{.Name}}` + "\x1f" +
-		`{{.Tags.Get "default"}}` + "\x1f" + `{{.Tags.Get "show"}}` + "\x1f" +
-		`{{.Tags.Get "accept"}}` + "\x1f" + `{{.Tags.Get "desc"}}` + "\x1e" + `{{end}}`
-	var b strings.Builder
-	if err := envconfig.Usagef("DROVER", &Config{}, &b, tmpl); err != nil {
-		panic(err) // the struct's tags are wrong: a bug, caught by any test
-	}
+	t := reflect.TypeFor[Settings]()
 	var out []configVar
-	for _, rec := range strings.Split(strings.TrimSuffix(b.String(), "\x1e"), "\x1e") {
-		f := strings.Split(rec, "\x1f")
-		out = append(out, configVar{f[0], f[1], f[2], f[3], f[4], f[5]})
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key := f.Tag.Get("env")
+		if key == "" {
+			continue
+		}
+		out = append(out, configVar{
+			Key: key, Field: f.Name, Default: f.Tag.Get("default"), Show: f.Tag.Get("show"),
+			Accept: f.Tag.Get("accept"), Desc: f.Tag.Get("desc"), index: i, tag: f.Tag,
+		})
 	}
 	return out
 }
 
-// field finds a Config field's variable name and accept text.
-func field(name string) (env, accept string) {
+// lookupVar finds a variable by its field name, for cross-field errors.
+func lookupVar(fieldName string) configVar {
 	for _, v := range configVars() {
-		if v.Field == name {
-			return v.Key, v.Accept
+		if v.Field == fieldName {
+			return v
 		}
 	}
-	return "DROVER_" + strings.ToUpper(name), ""
+	panic("config: no field " + fieldName) // a typo in this package, caught by any test
 }
 
+// bad is the error for a field's value as the user typed it.
 func bad(fieldName, value, detail string) error {
-	env, accept := field(fieldName)
-	return &ConfigError{Var: env, Value: value, Accept: accept, Detail: detail}
+	v := lookupVar(fieldName)
+	return &ConfigError{Var: v.Key, Value: value, Accept: v.Accept, Detail: detail}
 }
 
-// LoadConfig reads and checks every DROVER_* variable of the process
-// environment (environ is the same environment, for the unknown-name check).
+// LoadConfig reads and checks every DROVER_* variable of environ (KEY=VALUE
+// items, as os.Environ gives them). It reads nothing else but the user and
+// group databases for DROVER_USER. An empty value is the same as unset.
 func LoadConfig(environ []string) (*Settings, error) {
-	if err := unknownVars(environ); err != nil {
+	vars := configVars()
+	if err := unknownVars(environ, vars); err != nil {
 		return nil, err
 	}
-	var c Config
-	if err := envconfig.Process("DROVER", &c); err != nil {
-		var pe *envconfig.ParseError
-		if errors.As(err, &pe) {
-			return nil, bad(pe.FieldName, pe.Value, pe.Err.Error())
+	vals := envValues(environ)
+	s := &Settings{}
+	sv := reflect.ValueOf(s).Elem()
+	raw := map[string]string{} // field name -> value as typed, for cross-field errors
+	for _, v := range vars {
+		value, set := vals[v.Key]
+		if !set {
+			if v.Default == "" {
+				continue // mode default, or the zero value
+			}
+			value = v.Default
 		}
+		raw[v.Field] = value
+		if err := decodeField(sv.Field(v.index), v, value); err != nil {
+			return nil, err
+		}
+	}
+	_, listen := vals["DROVER_LISTEN"]
+	_, workers := vals["DROVER_WORKERS"]
+	s.Pool = listen || workers
+	modeDefaults(s, vals)
+	if err := crossCheck(s, raw); err != nil {
 		return nil, err
 	}
-	return validate(c)
+	return s, nil
+}
+
+// envValues picks the DROVER_* variables out of environ. The first of
+// duplicates wins, as for getenv; blank values are dropped, because
+// templated manifests produce them for "not set".
+func envValues(environ []string) map[string]string {
+	out := map[string]string{}
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(k, "DROVER_") || strings.TrimSpace(v) == "" {
+			continue
+		}
+		if _, dup := out[k]; !dup {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // unknownVars rejects a DROVER_* variable drover does not know: a typo
 // would otherwise be silently ignored.
-func unknownVars(environ []string) error {
+func unknownVars(environ []string, vars []configVar) error {
 	known := map[string]bool{"DROVER_WORKER_ID": true}
 	var names []string
-	for _, v := range configVars() {
+	for _, v := range vars {
 		known[v.Key] = true
 		names = append(names, v.Key)
 	}
@@ -200,6 +201,9 @@ func unknownVars(environ []string) error {
 
 // closest is the known name with the smallest edit distance, if close.
 func closest(k string, names []string) string {
+	if len(k) > 64 {
+		return "" // no variable is that long; spare the quadratic distance
+	}
 	best, bestD := "", 4
 	for _, n := range names {
 		if d := editDistance(k, n); d < bestD {
@@ -245,40 +249,4 @@ func (v configVar) shown() string {
 		return v.Default
 	}
 	return "unset"
-}
-
-// lookupUser resolves DROVER_USER: uid[:gid] or a user name, with the
-// user's supplementary groups (none for a bare uid not in /etc/passwd).
-func lookupUser(spec string) (*syscall.Credential, error) {
-	name, group, hasGroup := strings.Cut(spec, ":")
-	var u *user.User
-	var err error
-	if _, nerr := strconv.Atoi(name); nerr == nil {
-		u, err = user.LookupId(name)
-		if err != nil {
-			u = &user.User{Uid: name, Gid: name}
-		}
-	} else if u, err = user.Lookup(name); err != nil {
-		return nil, fmt.Errorf("no user %q in /etc/passwd", name)
-	}
-	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-	if hasGroup {
-		if n, err := strconv.ParseUint(group, 10, 32); err == nil {
-			gid = n
-		} else if g, err := user.LookupGroup(group); err == nil {
-			gid, _ = strconv.ParseUint(g.Gid, 10, 32)
-		} else {
-			return nil, fmt.Errorf("no group %q in /etc/group", group)
-		}
-	}
-	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
-	if ids, err := u.GroupIds(); err == nil && !hasGroup {
-		for _, id := range ids {
-			if n, err := strconv.ParseUint(id, 10, 32); err == nil && uint32(n) != cred.Gid {
-				cred.Groups = append(cred.Groups, uint32(n))
-			}
-		}
-	}
-	return cred, nil
 }

@@ -20,25 +20,41 @@ func logLevel(s string) (slog.Level, bool) {
 // newLogger writes drover's own lines to stderr: "drover: message key=value"
 // in text form, so they stand apart from the workers' output on the same
 // stream, or one JSON object per line.
-func newLogger(format, level string, w io.Writer) *slog.Logger {
-	l, _ := logLevel(level)
-	opts := &slog.HandlerOptions{Level: l}
+func newLogger(format string, level slog.Level, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if format == "json" {
-		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.LevelKey && a.Value.Any() == levelFatal {
-				a.Value = slog.StringValue("ERROR")
-			}
-			return a
-		}
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(&lineHandler{w: w, mu: &sync.Mutex{}, level: opts.Level.Level()})
 }
 
-// levelFatal is a refusal to start: "drover: message" in text, like every
-// other one-line refusal (a bad variable, a missing command), and level
-// ERROR in JSON.
-const levelFatal = slog.LevelError + 4
+// startLogFormat is DROVER_LOG_FORMAT as far as it can be read without a
+// valid configuration: json only if it says exactly that.
+func startLogFormat(environ []string) string {
+	for _, kv := range environ {
+		if k, v, _ := strings.Cut(kv, "="); k == "DROVER_LOG_FORMAT" && strings.TrimSpace(v) != "" {
+			if strings.TrimSpace(v) == "json" {
+				return "json"
+			}
+			return "text"
+		}
+	}
+	return "text"
+}
+
+// startError reports why drover cannot start as one line in the log
+// format: "drover: <err>" as text, or one JSON object at level ERROR.
+// Every start-up error goes here so that DROVER_LOG_FORMAT=json holds for
+// them too; format is Settings.LogFormat, or startLogFormat(environ)
+// before the configuration is loaded.
+func startError(format string, w io.Writer, err error) {
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	if format == "json" {
+		slog.New(slog.NewJSONHandler(w, nil)).Error(msg)
+	} else {
+		io.WriteString(w, "drover: "+msg+"\n")
+	}
+}
 
 type lineHandler struct {
 	w     io.Writer
@@ -53,7 +69,6 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
 	b.WriteString("drover: ")
 	switch {
-	case r.Level >= levelFatal:
 	case r.Level >= slog.LevelError:
 		b.WriteString("error: ")
 	case r.Level >= slog.LevelWarn:

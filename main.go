@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"runtime/debug"
@@ -82,11 +83,11 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	}
 	s, err := LoadConfig(environ)
 	if err != nil {
-		fmt.Fprintf(stderr, "drover: %v\n", err)
+		startError(startLogFormat(environ), stderr, err)
 		return 2
 	}
 	if verbose {
-		s.Raw.LogLevel = "debug"
+		s.LogLevel = slog.LevelDebug
 	}
 	path, err := exec.LookPath(args[0])
 	if err != nil {

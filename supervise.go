@@ -24,10 +24,11 @@ var errPoolDone = errors.New("pool finished")
 // supervise builds the daemon, runs it until the pool is finished and
 // returns drover's exit code.
 func supervise(s *Settings, path string, argv, environ []string, stderr io.Writer) int {
-	log := newLogger(s.Raw.LogFormat, s.Raw.LogLevel, stderr)
+	log := newLogger(s.LogFormat, s.LogLevel, stderr)
 	d, err := build(s, path, argv, environ, log)
 	if err != nil {
-		return startupError(log, err)
+		startError(s.LogFormat, stderr, err)
+		return 2
 	}
 	defer d.close()
 	return d.run()
@@ -57,7 +58,7 @@ func (d *daemon) run() int {
 	g.Add(func() error {
 		result = d.pool.Run()
 		d.log.Debug("pool finished", "code", result.Code, "reason", result.Reason)
-		if n := d.rp.Cleanup(d.s.Raw.StopTimeout); n > 0 {
+		if n := d.rp.Cleanup(d.s.StopTimeout); n > 0 {
 			d.log.Info("stopped processes the workers left behind", "count", n)
 		}
 		return errPoolDone
@@ -117,7 +118,7 @@ func (d *daemon) act(sig syscall.Signal) {
 	switch decide(sig, d.s.Pool, d.s.HUPReload) {
 	case actDrain:
 		d.log.Info("shutting down", "signal", unix.SignalName(sig))
-		d.pool.Shutdown(d.s.Raw.DrainDelay)
+		d.pool.Shutdown(d.s.DrainDelay)
 	case actStop:
 		d.log.Info("shutting down", "signal", unix.SignalName(sig))
 		d.pool.ShutdownWith(sig)

@@ -2,138 +2,149 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
+	"os/user"
 	"strconv"
 	"strings"
-	"time"
+	"syscall"
 
-	"github.com/drover-init/drover/internal/cpus"
-	"github.com/drover-init/drover/internal/health"
-	"github.com/drover-init/drover/internal/listener"
 	"github.com/drover-init/drover/internal/spawn"
 )
 
-// validate turns the raw variables into Settings, applying the defaults that
-// depend on the mode, and rejects values that parse but make no sense.
-func validate(c Config) (*Settings, error) {
-	s := &Settings{Raw: c, MaxMemory: int64(c.MaxMemory), WorkerMemory: int64(c.WorkerMemory)}
-	s.Pool = c.Listen != "" || c.Workers != ""
-
-	switch w := strings.TrimSpace(c.Workers); {
-	case w == "" && c.Listen != "", w == "auto":
-		s.Workers = 0
-	case w == "":
+// modeDefaults fills the variables whose default depends on the mode: a
+// pool restarts, serves health, reloads on HUP and logs at info; a plain
+// init is as quiet and passive as tini.
+func modeDefaults(s *Settings, set map[string]string) {
+	unset := func(key string) bool { _, ok := set[key]; return !ok }
+	if unset("DROVER_WORKERS") {
 		s.Workers = 1
-	default:
-		n, err := strconv.Atoi(w)
-		if err != nil || n < 1 {
-			return nil, bad("Workers", c.Workers, "")
+		if len(s.Listen) > 0 {
+			s.Workers = 0 // auto
 		}
-		s.Workers = n
 	}
-	if c.WorkersMin < 1 {
-		return nil, bad("WorkersMin", strconv.Itoa(c.WorkersMin), "")
+	if unset("DROVER_RESTART") {
+		s.Restart = map[bool]spawn.Policy{true: spawn.Always, false: spawn.Never}[s.Pool]
 	}
-	if c.WorkersMax < 0 {
-		return nil, bad("WorkersMax", strconv.Itoa(c.WorkersMax), "")
-	}
-	if c.WorkersMax > 0 && c.WorkersMax < c.WorkersMin {
-		return nil, bad("WorkersMax", strconv.Itoa(c.WorkersMax), fmt.Sprintf("below DROVER_WORKERS_MIN=%d", c.WorkersMin))
-	}
-	r, err := cpus.ParsePerCPU(strings.TrimSpace(c.WorkersPerCPU))
-	if err != nil {
-		return nil, bad("WorkersPerCPU", c.WorkersPerCPU, "")
-	}
-	s.PerCPU = r
-	if s.Rounding, err = cpus.ParseRounding(c.CPURounding); err != nil {
-		return nil, bad("CPURounding", c.CPURounding, "")
-	}
-	if s.MinReady, err = health.ParseMinReady(c.MinReady); err != nil {
-		return nil, bad("MinReady", c.MinReady, "")
-	}
-	if s.Listen, err = listener.Parse(c.Listen); err != nil {
-		return nil, err // already one line naming DROVER_LISTEN and what is accepted
-	}
-
-	restart := c.Restart
-	if restart == "" {
-		restart = map[bool]string{true: "always", false: "never"}[s.Pool]
-	}
-	if s.Restart, err = spawn.ParsePolicy(restart); err != nil {
-		return nil, bad("Restart", c.Restart, "")
-	}
-
-	s.HealthAddr = c.HealthAddr
 	switch {
-	case s.HealthAddr == "" && s.Pool:
+	case unset("DROVER_HEALTH_ADDR") && s.Pool:
 		s.HealthAddr = ":8081"
-	case s.HealthAddr == "" || s.HealthAddr == "off":
+	case strings.TrimSpace(s.HealthAddr) == "off":
 		s.HealthAddr = ""
 	}
-
-	switch c.Ready {
-	case "started":
-	case "notify":
-		s.Notify = true
-	default:
-		return nil, bad("Ready", c.Ready, "")
-	}
-	if err := nonNegative("ReadyDelay", c.ReadyDelay); err != nil {
-		return nil, err
-	}
-	if c.StartupTimeout <= 0 {
-		return nil, bad("StartupTimeout", c.StartupTimeout.String(), "")
-	}
-	if c.ReadyDelay >= c.StartupTimeout {
-		return nil, bad("ReadyDelay", c.ReadyDelay.String(), fmt.Sprintf("must be shorter than DROVER_STARTUP_TIMEOUT=%s", c.StartupTimeout))
-	}
-	for name, d := range map[string]time.Duration{"Watchdog": c.Watchdog, "DrainDelay": c.DrainDelay, "StopTimeout": c.StopTimeout} {
-		if err := nonNegative(name, d); err != nil {
-			return nil, err
-		}
-	}
-	if c.BackoffMax < 100*time.Millisecond {
-		return nil, bad("BackoffMax", c.BackoffMax.String(), "")
-	}
-	if c.CrashLimit < 0 {
-		return nil, bad("CrashLimit", strconv.Itoa(c.CrashLimit), "")
-	}
-	sig, ok := spawn.ParseSignal(strings.ToUpper(c.StopSignal))
-	if !ok {
-		return nil, bad("StopSignal", c.StopSignal, "")
-	}
-	s.StopSignal = sig
-
-	switch c.HUP {
-	case "reload":
-		s.HUPReload = true
-	case "forward":
-	case "":
+	if unset("DROVER_HUP") {
 		s.HUPReload = s.Pool
-	default:
-		return nil, bad("HUP", c.HUP, "")
 	}
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		return nil, bad("LogFormat", c.LogFormat, "")
+	if unset("DROVER_LOG_LEVEL") {
+		s.LogLevel = map[bool]slog.Level{true: slog.LevelInfo, false: slog.LevelWarn}[s.Pool]
 	}
-	if c.LogLevel == "" {
-		// A plain init is as quiet as tini: only problems.
-		s.Raw.LogLevel = map[bool]string{true: "info", false: "warn"}[s.Pool]
-	} else if _, ok := logLevel(c.LogLevel); !ok {
-		return nil, bad("LogLevel", c.LogLevel, "")
-	}
-	if c.User != "" {
-		cred, err := lookupUser(c.User)
-		if err != nil {
-			return nil, bad("User", c.User, err.Error())
-		}
-		s.Credential = cred
-	}
-	return s, nil
 }
 
-func nonNegative(name string, d time.Duration) error {
-	if d < 0 {
-		return bad(name, d.String(), "negative")
+// crossCheck rejects values that are each valid but not together. raw is
+// each field's value as typed (or its default), for the message.
+func crossCheck(s *Settings, raw map[string]string) error {
+	if s.WorkersMax > 0 && s.WorkersMax < s.WorkersMin {
+		return bad("WorkersMax", raw["WorkersMax"], "below DROVER_WORKERS_MIN="+raw["WorkersMin"])
+	}
+	if s.ReadyDelay >= s.StartupTimeout {
+		return bad("ReadyDelay", raw["ReadyDelay"], "must be shorter than DROVER_STARTUP_TIMEOUT="+raw["StartupTimeout"])
 	}
 	return nil
+}
+
+// checkWorkerLimit refuses a configured pool larger than limit, the most
+// workers the container can hold (pids.max, RLIMIT_NPROC); why says where
+// the limit comes from ("pids.max of the cgroup is 300"). A limit <= 0
+// means none is known. DROVER_WORKERS_MAX is checked too because it bounds
+// SIGTTIN; auto sizing is not an error: the caller clamps it to limit.
+func checkWorkerLimit(s *Settings, limit int, why string) error {
+	if limit <= 0 {
+		return nil
+	}
+	for _, c := range []struct {
+		field string
+		n     int
+	}{{"Workers", s.Workers}, {"WorkersMin", s.WorkersMin}, {"WorkersMax", s.WorkersMax}} {
+		if c.n > limit {
+			v := lookupVar(c.field)
+			return &ConfigError{Var: v.Key, Value: strconv.Itoa(c.n), Accept: v.Accept,
+				Detail: fmt.Sprintf("the container allows at most %d workers: %s", limit, why)}
+		}
+	}
+	return nil
+}
+
+// maxID is the largest uid or gid a process can have: (uid_t)-1 means
+// "unchanged" to setresuid, and anything wider wraps (4294967296 is root).
+const maxID = 1<<32 - 2
+
+// lookupUser resolves DROVER_USER: uid[:gid] or a user[:group] name, with
+// the user's supplementary groups (none for a bare uid not in /etc/passwd).
+// Names are resolved now so that a typo stops drover at start, not every
+// worker at every start.
+func lookupUser(spec string) (*syscall.Credential, error) {
+	name, group, hasGroup := strings.Cut(spec, ":")
+	var u *user.User
+	if looksNumeric(name) {
+		if _, err := parseID(name); err != nil {
+			return nil, fmt.Errorf("uid %s", err)
+		}
+		var err error
+		if u, err = user.LookupId(name); err != nil {
+			u = &user.User{Uid: name, Gid: name}
+		}
+	} else {
+		var err error
+		if u, err = user.Lookup(name); err != nil {
+			return nil, fmt.Errorf("no user %q in /etc/passwd", name)
+		}
+	}
+	uid, err := parseID(u.Uid)
+	if err != nil {
+		return nil, fmt.Errorf("uid %s in /etc/passwd", err)
+	}
+	gid, err := parseID(u.Gid)
+	if err != nil {
+		return nil, fmt.Errorf("gid %s in /etc/passwd", err)
+	}
+	if hasGroup {
+		switch {
+		case looksNumeric(group):
+			if gid, err = parseID(group); err != nil {
+				return nil, fmt.Errorf("gid %s", err)
+			}
+		default:
+			g, err := user.LookupGroup(group)
+			if err != nil {
+				return nil, fmt.Errorf("no group %q in /etc/group", group)
+			}
+			if gid, err = parseID(g.Gid); err != nil {
+				return nil, fmt.Errorf("gid %s in /etc/group", err)
+			}
+		}
+	}
+	cred := &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}
+	if ids, err := u.GroupIds(); err == nil && !hasGroup {
+		for _, id := range ids {
+			if n, err := parseID(id); err == nil && n != cred.Gid {
+				cred.Groups = append(cred.Groups, n)
+			}
+		}
+	}
+	return cred, nil
+}
+
+// looksNumeric is true for what a user meant as an id ("-1", "+5", "99"),
+// so that it is range-checked rather than looked up as a name.
+func looksNumeric(s string) bool {
+	s = strings.TrimLeft(s, "+-")
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// parseID reads a uid or gid in 0…4294967294.
+func parseID(s string) (uint32, error) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n > maxID || strings.Trim(s, "0123456789") != "" {
+		return 0, fmt.Errorf("%q is outside 0…%d", s, uint64(maxID))
+	}
+	return uint32(n), nil
 }

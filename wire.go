@@ -26,7 +26,7 @@ func sizePool(s *Settings, log *slog.Logger) (int, health.CPU) {
 			log.Warn("cpu budget: " + msg)
 		}
 	}}
-	b, err := r.Budget(s.Raw.CPUMillicores)
+	b, err := r.Budget(s.CPUMillicores)
 	if err != nil {
 		log.Warn("cannot read the CPU budget; assuming 1 CPU", "err", err)
 		b = cpus.Budget{Cores: bigOne(), Source: "unknown"}
@@ -39,8 +39,8 @@ func sizePool(s *Settings, log *slog.Logger) (int, health.CPU) {
 	}
 	mem, _, memOK := r.MemoryLimit()
 	d := cpus.Size(b, cpus.Sizing{
-		PerCPU: s.PerCPU, Min: s.Raw.WorkersMin, Max: s.Raw.WorkersMax,
-		Rounding: s.Rounding, WorkerMemory: s.WorkerMemory,
+		PerCPU: s.PerCPU, Min: s.WorkersMin, Max: s.WorkersMax,
+		Rounding: s.Rounding, WorkerMemory: int64(s.WorkerMemory),
 	}, mem, memOK)
 	cpu.Reason = d.Reason
 	log.Info(d.String())
