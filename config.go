@@ -42,6 +42,8 @@ type Settings struct {
 	PerCPU         *big.Rat            `env:"DROVER_WORKERS_PER_CPU" default:"1" accept:"a positive number up to 4096 such as 1, 2 or 1.5" desc:"workers per CPU for auto (2 for I/O-bound apps)"`
 	Rounding       cpus.Rounding       `env:"DROVER_CPU_ROUNDING" default:"ceil" accept:"ceil, floor or nearest" desc:"rounding of a fractional budget; ceil drops a remainder up to 0.1 CPU (4.1 -> 4, 1.5 -> 2)"`
 	CPUMillicores  int64               `env:"DROVER_CPU_MILLICORES" accept:"a whole number of millicores (<= 0 = unset)" desc:"CPU budget in millicores, for the Downward API (requests.cpu, divisor 1m)"`
+	CPUFile        string              `env:"DROVER_CPU_FILE" accept:"a path to a file holding the millicores, such as a Downward API volume file" desc:"CPU budget in millicores, re-read while running (the kubelet updates the file on an in-place resize; env vars are not)"`
+	CPURecheck     time.Duration       `env:"DROVER_CPU_RECHECK" default:"10s" min:"0s" accept:"a duration such as 10s; 0 turns it off" desc:"with DROVER_WORKERS=auto, how often the CPU budget is read again (also on SIGHUP)"`
 	WorkerMemory   ByteSize            `env:"DROVER_WORKER_MEMORY" accept:"bytes, optionally with a unit: 512Mi, 1Gi, 500M" desc:"memory per worker; caps auto at the cgroup memory limit / this"`
 	Listen         []listener.Spec     `env:"DROVER_LISTEN" show:"unset" accept:"comma list of [name=]tcp://host:port, :port, [name=]unix:///path, fd://N" desc:"sockets opened once and passed to every worker as fds 3, 4, ... (systemd LISTEN_FDS)"`
 	Reuseport      bool                `env:"DROVER_REUSEPORT" default:"false" accept:"true or false" desc:"one SO_REUSEPORT socket per worker slot instead of one shared socket"`

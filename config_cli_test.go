@@ -17,8 +17,8 @@ func TestUsageListsEveryVariable(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	vars := configVars()
-	if len(vars) != 26 {
-		t.Errorf("%d variables, want 26", len(vars))
+	if len(vars) != 28 {
+		t.Errorf("%d variables, want 28", len(vars))
 	}
 	for _, v := range vars {
 		re := regexp.MustCompile(`(?m)^  ` + v.Key + ` \(default: ` + regexp.QuoteMeta(v.shown()) + `\)\n      .+; accepted: .+$`)

@@ -66,6 +66,14 @@ func everyVariable() map[string][]varCase {
 			valid("-1", func(s *Settings) bool { return s.CPUMillicores == -1 }),
 			invalid("1.5"), invalid("2 cpus"), invalid("99999999999999999999"),
 		},
+		"DROVER_CPU_FILE": {
+			valid("/etc/drover/cpu_millicores", func(s *Settings) bool { return s.CPUFile == "/etc/drover/cpu_millicores" }),
+		},
+		"DROVER_CPU_RECHECK": {
+			valid("30s", dur(func(s *Settings) time.Duration { return s.CPURecheck }, 30*time.Second)),
+			valid("0", dur(func(s *Settings) time.Duration { return s.CPURecheck }, 0)),
+			invalid("often"), invalid("-10s"),
+		},
 		"DROVER_WORKER_MEMORY": {
 			valid("512Mi", func(s *Settings) bool { return s.WorkerMemory == 512<<20 }),
 			valid("1G", func(s *Settings) bool { return s.WorkerMemory == 1e9 }),
