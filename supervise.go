@@ -20,8 +20,10 @@ import (
 	"github.com/drover-init/drover/internal/health"
 	"github.com/drover-init/drover/internal/launch"
 	"github.com/drover-init/drover/internal/listener"
+	"github.com/drover-init/drover/internal/notify"
 	"github.com/drover-init/drover/internal/reaper"
 	"github.com/drover-init/drover/internal/spawn"
+	"github.com/drover-init/drover/internal/usage"
 )
 
 // handled is every signal drover takes. SIGCHLD is the reaper's own, and
@@ -75,15 +77,15 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 	if len(s.Listen) > 0 {
 		pidVars = append(pidVars, "LISTEN_PID")
 	}
-	var notify *health.Notify
+	var notifySock *notify.Socket
 	if s.Notify || s.Raw.Watchdog > 0 {
 		path, cleanup := notifyPath()
 		defer cleanup()
-		if notify, err = health.ListenNotify(path); err != nil {
+		if notifySock, err = notify.Listen(path); err != nil {
 			fmt.Fprintf(stderr, "drover: cannot create the sd_notify socket for DROVER_READY=notify / DROVER_WATCHDOG: %v\n", err)
 			return 2
 		}
-		defer notify.Close()
+		defer notifySock.Close()
 		env = append(env, "NOTIFY_SOCKET="+path)
 	}
 	if s.Raw.Watchdog > 0 {
@@ -125,12 +127,17 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 		return 2
 	}
 
-	src := poolSource{pool: pool, cpu: cpu, minReady: s.MinReady, started: time.Now()}
+	procUsage, err := usage.New("/proc")
+	if err != nil {
+		log.Warn("worker memory and CPU will not be shown", "err", err)
+	}
+	src := poolSource{pool: pool, usage: procUsage, cpu: cpu, minReady: s.MinReady, started: time.Now()}
 	var srv *health.Server
 	if s.HealthAddr != "" {
+		names := healthNames()
 		srv, err = health.New(health.Options{
-			Addr: s.HealthAddr, Source: src, Logger: log,
-			Gatherer: health.NewRegistry(src, buildVersion()),
+			Addr: s.HealthAddr, Source: src, Logger: log, Names: names,
+			Gatherer: health.NewRegistry(src, buildVersion(), names),
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "drover: %v\n", err)
@@ -187,16 +194,16 @@ func supervise(s *Settings, path string, argv, environ []string, stderr io.Write
 			_ = srv.Shutdown(ctx)
 		})
 	}
-	if notify != nil {
+	if notifySock != nil {
 		nctx, ncancel := context.WithCancel(ctx)
 		g.Add(func() error {
-			return notify.Run(nctx, func(m health.Message) { pool.Notify(m.Pid, m.Fields) },
+			return notifySock.Run(nctx, func(m notify.Message) { pool.Notify(m.Pid, m.Fields) },
 				func(err error) { log.Warn("sd_notify", "err", err) })
 		}, func(error) { ncancel() })
 	}
-	if srv != nil || s.MaxMemory > 0 {
+	if s.MaxMemory > 0 {
 		uctx, ucancel := context.WithCancel(ctx)
-		g.Add(func() error { sampleUsage(uctx, pool, 2*time.Second); return nil }, func(error) { ucancel() })
+		g.Add(func() error { sampleUsage(uctx, pool, procUsage, 2*time.Second); return nil }, func(error) { ucancel() })
 	}
 
 	if err := g.Run(); err != nil && !errors.Is(err, errPoolDone) {
