@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Collector exports drover's state to Prometheus. It builds every sample
@@ -73,9 +74,24 @@ func NewCollector(src Source, version string, names Names, timeout time.Duration
 
 // NewRegistry is drover's own registry (never the global default one, so
 // that nothing else linked into the binary leaks series into /metrics):
-// the Collector plus the Go runtime and process collectors.
-func NewRegistry(src Source, version string, names Names) *prometheus.Registry {
-	return newRegistry(src, version, names, DefaultTimeout)
+// the Collector plus the Go runtime and process collectors. It is built at
+// the first scrape: a pod nobody scrapes should not carry the collectors'
+// tables in PID 1's memory.
+func NewRegistry(src Source, version string, names Names) prometheus.Gatherer {
+	return &lazyGatherer{build: func() prometheus.Gatherer {
+		return newRegistry(src, version, names, DefaultTimeout)
+	}}
+}
+
+type lazyGatherer struct {
+	once  sync.Once
+	build func() prometheus.Gatherer
+	g     prometheus.Gatherer
+}
+
+func (l *lazyGatherer) Gather() ([]*dto.MetricFamily, error) {
+	l.once.Do(func() { l.g = l.build() })
+	return l.g.Gather()
 }
 
 func newRegistry(src Source, version string, names Names, timeout time.Duration) *prometheus.Registry {

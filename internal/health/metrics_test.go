@@ -199,3 +199,28 @@ func TestCollectorBudgetFollowsSnapshot(t *testing.T) {
 		}
 	}
 }
+
+// NewRegistry builds its collectors at the first scrape and serves them
+// from then on.
+func TestNewRegistryLazy(t *testing.T) {
+	src := &scriptSource{snaps: []Snapshot{pool(1, 1, 1)}}
+	g := NewRegistry(src, "v7", testNames)
+	if n := len(src.asked()); n != 0 {
+		t.Fatalf("the source was asked %d times before any scrape", n)
+	}
+	for range 2 {
+		mfs, err := g.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := map[string]bool{}
+		for _, mf := range mfs {
+			names[mf.GetName()] = true
+		}
+		for _, want := range []string{"drover_build_info", "drover_workers", "go_goroutines", "process_resident_memory_bytes"} {
+			if !names[want] {
+				t.Errorf("no %s in %v", want, names)
+			}
+		}
+	}
+}
