@@ -147,7 +147,7 @@ func Listen(addr string) (net.Listener, error) {
 	var hint string
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
-		hint = "port " + port + " is already in use; choose another port, or set DROVER_HEALTH_ADDR=off"
+		hint = "port " + port + " is already in use by another process; stop it, choose another port, or set DROVER_HEALTH_ADDR=off"
 	case errors.Is(err, syscall.EACCES):
 		hint = "permission denied; ports below 1024 need CAP_NET_BIND_SERVICE, choose a port such as :8081"
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
