@@ -12,8 +12,10 @@ import (
 	"github.com/drover-init/drover/internal/health"
 	"github.com/drover-init/drover/internal/launch"
 	"github.com/drover-init/drover/internal/listener"
+	"github.com/drover-init/drover/internal/notify"
 	"github.com/drover-init/drover/internal/reaper"
 	"github.com/drover-init/drover/internal/spawn"
+	"github.com/drover-init/drover/internal/usage"
 )
 
 // daemon is everything a running drover is made of. build makes all of it
@@ -27,7 +29,8 @@ type daemon struct {
 	set     *listener.Set
 	pool    *spawn.Pool
 	srv     *health.Server
-	notify  *health.Notify
+	notify  *notify.Socket
+	usage   *usage.Reader // nil when /proc cannot be read: no figures
 	closers []func()
 }
 
@@ -90,7 +93,7 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 	if s.Notify || s.Watchdog > 0 {
 		sock, cleanup := notifyPath()
 		d.closers = append(d.closers, cleanup)
-		if d.notify, err = health.ListenNotify(sock); err != nil {
+		if d.notify, err = notify.Listen(sock); err != nil {
 			return nil, fmt.Errorf("cannot create the sd_notify socket for DROVER_READY=notify / DROVER_WATCHDOG: %w", err)
 		}
 		d.closers = append(d.closers, func() { d.notify.Close() })
@@ -134,11 +137,16 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 		return nil, fmt.Errorf("cannot set up the pool: %w", err)
 	}
 
+	if d.usage, err = usage.New("/proc"); err != nil {
+		log.Warn("worker memory and CPU will not be shown", "err", err)
+		err = nil
+	}
 	if s.HealthAddr != "" {
-		src := poolSource{pool: d.pool, cpu: cpu, minReady: s.MinReady, started: time.Now()}
+		src := poolSource{pool: d.pool, usage: d.usage, cpu: cpu, minReady: s.MinReady, started: time.Now()}
+		names := healthNames()
 		d.srv, err = health.New(health.Options{
-			Addr: s.HealthAddr, Source: src, Logger: log,
-			Gatherer: health.NewRegistry(src, buildVersion()),
+			Addr: s.HealthAddr, Source: src, Logger: log, Names: names,
+			Gatherer: health.NewRegistry(src, buildVersion(), names),
 		})
 		if err != nil {
 			return nil, err

@@ -12,8 +12,8 @@ import (
 	rungroup "github.com/oklog/run"
 	"golang.org/x/sys/unix"
 
-	"github.com/drover-init/drover/internal/health"
 	"github.com/drover-init/drover/internal/listener"
+	"github.com/drover-init/drover/internal/notify"
 	"github.com/drover-init/drover/internal/reaper"
 	"github.com/drover-init/drover/internal/spawn"
 )
@@ -74,13 +74,13 @@ func (d *daemon) run() int {
 	}
 	if d.notify != nil {
 		g.Add(cancelable(ctx, func(ctx context.Context) error {
-			return d.notify.Run(ctx, func(m health.Message) { d.pool.Notify(m.Pid, m.Fields) },
+			return d.notify.Run(ctx, func(m notify.Message) { d.pool.Notify(m.Pid, m.Fields) },
 				func(err error) { d.log.Warn("sd_notify", "err", err) })
 		}))
 	}
-	if d.srv != nil || d.s.MaxMemory > 0 {
+	if d.s.MaxMemory > 0 {
 		g.Add(cancelable(ctx, func(ctx context.Context) error {
-			sampleUsage(ctx, d.pool, 2*time.Second)
+			sampleUsage(ctx, d.pool, d.usage, 2*time.Second)
 			return nil
 		}))
 	}

@@ -8,12 +8,15 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/drover-init/drover/internal/cpus"
 	"github.com/drover-init/drover/internal/health"
 	"github.com/drover-init/drover/internal/listener"
 	"github.com/drover-init/drover/internal/spawn"
+	"github.com/drover-init/drover/internal/usage"
+	"golang.org/x/sys/unix"
 )
 
 // sizePool decides how many workers to start and why; the why is logged,
@@ -61,12 +64,16 @@ func notifyPath() (path string, cleanup func()) {
 // poolSource adapts the pool's state to what the health server shows.
 type poolSource struct {
 	pool     *spawn.Pool
+	usage    *usage.Reader // nil when /proc cannot be read: no figures
 	cpu      health.CPU
 	minReady health.MinReady
 	started  time.Time
 }
 
-func (p poolSource) Snapshot(ctx context.Context) (health.Snapshot, error) {
+func (p poolSource) Snapshot(ctx context.Context, q health.Query) (health.Snapshot, error) {
+	if q.Usage {
+		measure(ctx, p.pool, p.usage)
+	}
 	st, err := p.pool.Snapshot(ctx)
 	if err != nil {
 		return health.Snapshot{}, err
@@ -93,29 +100,53 @@ func (p poolSource) Snapshot(ctx context.Context) (health.Snapshot, error) {
 	return out, nil
 }
 
-// sampleUsage reads the workers' memory and CPU every few seconds, for the
-// metrics and for DROVER_MAX_MEMORY (PM2 checks every 30 s; a leak can
-// take a pod down in less).
-func sampleUsage(ctx context.Context, pool *spawn.Pool, every time.Duration) {
+// measure reads the workers' memory and CPU and hands them to the pool,
+// which enforces DROVER_MAX_MEMORY with them. The pool answers asks in
+// order, so a Snapshot asked next already shows these figures.
+func measure(ctx context.Context, pool *spawn.Pool, r *usage.Reader) {
+	if r == nil {
+		return
+	}
+	pids, err := pool.Pids(ctx)
+	if err != nil {
+		return
+	}
+	u := r.Read(pids)
+	out := make(map[int]spawn.Usage, len(u))
+	for pid, x := range u {
+		out[pid] = spawn.Usage(x)
+	}
+	pool.SetUsage(out)
+}
+
+// sampleUsage measures the workers every few seconds for DROVER_MAX_MEMORY
+// (PM2 checks every 30 s; a leak can take a pod down in less). Without a
+// memory limit nothing is read until /status or /metrics asks.
+func sampleUsage(ctx context.Context, pool *spawn.Pool, r *usage.Reader, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		pids, err := pool.Pids(ctx)
-		if err == nil {
-			if u, err := health.ReadUsage("/proc", pids); err == nil {
-				out := make(map[int]spawn.Usage, len(u))
-				for pid, x := range u {
-					out[pid] = spawn.Usage{RSS: x.RSS, CPUSeconds: x.CPUSeconds}
-				}
-				pool.SetUsage(out)
-			}
-		}
+		measure(ctx, pool, r)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// healthNames is the pool's vocabulary, exported by the health server even
+// at zero.
+func healthNames() health.Names {
+	forwarded := []syscall.Signal{unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
+	names := health.Names{
+		States:  []string{"starting", "ready", "stopping", "backoff", "exited"},
+		Reasons: []string{"exit", "watchdog", "memory", "startup-timeout", "reload"},
+	}
+	for _, sig := range forwarded {
+		names.Signals = append(names.Signals, unix.SignalName(sig))
+	}
+	return names
 }
 
 // releaseSlot closes a removed reuseport slot's sockets.

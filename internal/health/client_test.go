@@ -91,7 +91,7 @@ func TestFetchStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = want.normalized(time.Time{})
+	want = want.normalized(time.Time{}, testNames)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
 	}
@@ -117,10 +117,37 @@ func TestWriteTable(t *testing.T) {
 0   41   ready     yes    0         3m12s   12.3 MiB  1.25s  -               multi line status
 1   57   starting  no     2         4s      3.0 MiB   0.02s  signal SIGKILL  -
 2   -    backoff   no     4         -       -         0.00s  exit 1          -
-desired 3, ready 1/3 (need 2), draining no, cpu budget 1.5 from cgroup v1 quota 150000/100000 at /sys/fs/cgroup/cpu (ceil(1.5) = 2, DROVER_WORKERS_PER_CPU=2), drover v1.2.3 up 3h0m
+desired 3, ready 1/3 (need 2), draining no, cpu budget 1.5 from cgroup v1 quota 150000/100000 at /sys/fs/cgroup/cpu (ceil(1.5) = 2, DROVER_WORKERS_PER_CPU=2), changed 1 → 1.5 1m0s ago (1 change), drover v1.2.3 up 3h0m
 `
 	if b.String() != want {
 		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// The summary names the budget and its source once, whether the sizing
+// reason already starts with them (auto) or not (a fixed DROVER_WORKERS).
+func TestCPUSummary(t *testing.T) {
+	const src = "cgroup v1 quota 150000/100000 at /sys/fs/cgroup/cpu"
+	tests := []struct {
+		cpu  CPU
+		want string
+	}{
+		{CPU{Cores: 1.5, Source: src, Reason: "cpu budget 1.5 (" + src + "), rounding ceil"},
+			"cpu budget 1.5 (" + src + "), rounding ceil"},
+		{CPU{Cores: 1.5, Source: src, Reason: "DROVER_WORKERS=4"},
+			"cpu budget 1.5 from " + src + " (DROVER_WORKERS=4)"},
+		{CPU{Cores: 2}, "cpu budget 2"},
+		{CPU{Cores: 2, Reason: "cpu budget 2 (x)", Changes: 3, LastChange: CPUChange{Time: time.Unix(100, 0), From: 1, To: 2}},
+			"cpu budget 2 (x), changed 1 → 2 45s ago (3 changes)"},
+	}
+	for _, tt := range tests {
+		got := cpuSummary(tt.cpu, time.Unix(145, 0))
+		if got != tt.want {
+			t.Errorf("cpuSummary(%+v) = %q, want %q", tt.cpu, got, tt.want)
+		}
+		if strings.Count(got, src) > 1 {
+			t.Errorf("cpuSummary repeats the source: %q", got)
+		}
 	}
 }
 

@@ -1,53 +1,20 @@
 package health
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// helperEnv makes the test binary act as a worker-like child process
-// instead of running tests (the TestMain helper-process pattern).
-const helperEnv = "DROVER_HEALTH_TEST_HELPER"
-
-func TestMain(m *testing.M) {
-	switch os.Getenv(helperEnv) {
-	case "":
-		os.Exit(m.Run())
-	case "notify":
-		os.Exit(helperNotify())
-	case "idle":
-		// Say we run, then live until the parent closes stdin.
-		fmt.Println("running")
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		os.Exit(0)
-	default:
-		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv(helperEnv))
-		os.Exit(2)
-	}
-}
-
-// helperNotify is what sd_notify(0, "READY=1\nSTATUS=hello") does.
-func helperNotify() int {
-	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: os.Getenv("NOTIFY_SOCKET"), Net: "unixgram"})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer conn.Close()
-	if _, err := conn.Write([]byte("READY=1\nSTATUS=hello")); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
+// testNames is the pool's vocabulary as main passes it.
+var testNames = Names{
+	States:  []string{"starting", "ready", "stopping", "backoff", "exited"},
+	Reasons: []string{"exit", "watchdog", "memory", "startup-timeout", "reload"},
+	Signals: []string{"SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH"},
 }
 
 // fakeSource answers at once with a fixed snapshot or error.
@@ -56,12 +23,12 @@ type fakeSource struct {
 	err  error
 }
 
-func (f fakeSource) Snapshot(context.Context) (Snapshot, error) { return f.snap, f.err }
+func (f fakeSource) Snapshot(context.Context, Query) (Snapshot, error) { return f.snap, f.err }
 
 // stuckSource is a loop that never answers but honours ctx.
 type stuckSource struct{}
 
-func (stuckSource) Snapshot(ctx context.Context) (Snapshot, error) {
+func (stuckSource) Snapshot(ctx context.Context, _ Query) (Snapshot, error) {
 	<-ctx.Done()
 	return Snapshot{}, ctx.Err()
 }
@@ -70,7 +37,7 @@ func (stuckSource) Snapshot(ctx context.Context) (Snapshot, error) {
 // adapter blocked on a lock; release lets the leaked goroutine end.
 type deafSource struct{ release chan struct{} }
 
-func (d deafSource) Snapshot(context.Context) (Snapshot, error) {
+func (d deafSource) Snapshot(context.Context, Query) (Snapshot, error) {
 	<-d.release
 	return Snapshot{}, errors.New("released")
 }
@@ -80,7 +47,14 @@ const testTimeout = 100 * time.Millisecond
 // startServer runs a real server on 127.0.0.1:0 and stops it at cleanup.
 func startServer(t *testing.T, src Source) string {
 	t.Helper()
-	srv, err := New(Options{Addr: "127.0.0.1:0", Source: src, Gatherer: newRegistry(src, "v1.2.3", testTimeout), Timeout: testTimeout})
+	return startServerOpts(t, Options{Source: src, Names: testNames, Gatherer: newRegistry(src, "v1.2.3", testNames, testTimeout), Timeout: testTimeout})
+}
+
+// startServerOpts runs a real server with opts on 127.0.0.1:0.
+func startServerOpts(t *testing.T, opts Options) string {
+	t.Helper()
+	opts.Addr = "127.0.0.1:0"
+	srv, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,28 +111,36 @@ func httpGet(t *testing.T, addr, path string) response { return do(t, http.Metho
 func pool(desired, ready, minReady int) Snapshot {
 	s := Snapshot{Version: "v1.2.3", Desired: desired, MinReady: minReady}
 	for i := range desired {
-		w := Worker{ID: i, Pid: 100 + i, State: StateStarting}
+		w := Worker{ID: i, Pid: 100 + i, State: "starting"}
 		if i < ready {
-			w.State, w.Ready = StateReady, true
+			w.State, w.Ready = "ready", true
 		}
 		s.Workers = append(s.Workers, w)
 	}
 	return s
 }
 
-// readLine reads one line from r, failing the test after a timeout.
-func readLine(t *testing.T, r io.Reader) string {
-	t.Helper()
-	ch := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(r).ReadString('\n')
-		ch <- strings.TrimSpace(line)
-	}()
-	select {
-	case line := <-ch:
-		return line
-	case <-time.After(10 * time.Second):
-		t.Fatal("timed out reading from child")
-		return ""
+// scriptSource answers with the next snapshot of a script on each call
+// (the last one repeats) and records what each call asked for.
+type scriptSource struct {
+	mu      sync.Mutex
+	snaps   []Snapshot
+	queries []Query
+}
+
+func (s *scriptSource) Snapshot(_ context.Context, q Query) (Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queries = append(s.queries, q)
+	snap := s.snaps[0]
+	if len(s.snaps) > 1 {
+		s.snaps = s.snaps[1:]
 	}
+	return snap, nil
+}
+
+func (s *scriptSource) asked() []Query {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Query(nil), s.queries...)
 }

@@ -55,7 +55,7 @@ func readyzChecks() []check {
 // that the tooling and habits people have for kube-apiserver apply as is.
 type checkSet struct {
 	endpoint string // "livez", "readyz"
-	snapshot func(context.Context) (Snapshot, error)
+	snapshot func(context.Context, Query) (Snapshot, error)
 	checks   []check
 }
 
@@ -71,7 +71,7 @@ func (cs *checkSet) serveAll(w http.ResponseWriter, r *http.Request) {
 		excluded[strings.TrimSpace(name)] = true
 	}
 
-	s, loopErr := cs.snapshot(r.Context())
+	s, loopErr := cs.snapshot(r.Context(), Query{})
 	var b strings.Builder
 	failed := false
 	for _, c := range cs.checks {
@@ -117,7 +117,7 @@ func (cs *checkSet) serveOne(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusNotFound, fmt.Sprintf("no %s check named %q; checks: %s\n", cs.endpoint, name, strings.Join(names, ", ")))
 		return
 	}
-	s, loopErr := cs.snapshot(r.Context())
+	s, loopErr := cs.snapshot(r.Context(), Query{})
 	if err := cs.checks[i].run(s, loopErr); err != nil {
 		writeText(w, http.StatusServiceUnavailable, fmt.Sprintf("[-]%s failed: %v\n", name, err))
 		return

@@ -43,8 +43,8 @@ func TestReadyzFormat(t *testing.T) {
 	draining := pool(4, 4, 2)
 	draining.Draining = true
 	reload := pool(2, 0, 2) // slot 1 has an old and a new worker, both ready
-	reload.Workers = append(reload.Workers, Worker{ID: 1, Generation: 1, State: StateReady, Ready: true},
-		Worker{ID: 1, Generation: 2, State: StateReady, Ready: true})
+	reload.Workers = append(reload.Workers, Worker{ID: 1, Generation: 1, State: "ready", Ready: true},
+		Worker{ID: 1, Generation: 2, State: "ready", Ready: true})
 
 	tests := []struct {
 		name string

@@ -1,6 +1,7 @@
 package health
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,15 +23,37 @@ import (
 // the kubelet seeing a hung connection.
 const DefaultTimeout = 2 * time.Second
 
+// DefaultMaxConns bounds the health server's open connections. drover is
+// PID 1 and needs its descriptors to start workers; probes and scrapes
+// need a handful. Connections beyond it wait in the kernel's accept queue,
+// which costs drover no descriptor.
+const DefaultMaxConns = 64
+
+// Timeouts that free a connection slot from a client that connects and
+// stays silent, or sends slowly. Probes and scrapes send their request at
+// once and read a small answer.
+const (
+	headerTimeout = 2 * time.Second
+	idleTimeout   = 10 * time.Second
+)
+
 // Options configure the health server.
 type Options struct {
 	Addr   string // DROVER_HEALTH_ADDR, e.g. ":8081"
 	Source Source // required
+	// Names are the label values of /status and /metrics that exist even
+	// at zero (restart reasons in /status; states, reasons and signals in
+	// the registry, which takes them separately).
+	Names Names
 	// Gatherer is served on /metrics, normally NewRegistry's result; nil
 	// leaves /metrics unrouted (404).
 	Gatherer prometheus.Gatherer
 	Timeout  time.Duration // per-request wait for Source; 0 means DefaultTimeout
 	Logger   *slog.Logger  // nil discards
+	MaxConns int           // open connections at most; 0 means DefaultMaxConns
+
+	// headerTimeout and idleTimeout replace the defaults in tests.
+	headerTimeout, idleTimeout time.Duration
 }
 
 func (o Options) timeout() time.Duration {
@@ -64,12 +87,17 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	maxConns := opts.MaxConns
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns
+	}
+	ln = newLimitListener(ln, maxConns)
 	srv := &http.Server{
 		Handler:           NewHandler(opts),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
+		ReadHeaderTimeout: cmp.Or(opts.headerTimeout, headerTimeout),
+		ReadTimeout:       5 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       cmp.Or(opts.idleTimeout, idleTimeout),
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(opts.logger().Handler(), slog.LevelDebug),
 	}
@@ -103,8 +131,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Listen binds the health address. Errors are one line that names
-// DROVER_HEALTH_ADDR and says what to do, and still wrap the syscall error
-// (errors.Is(err, syscall.EADDRINUSE) holds for a taken port).
+// DROVER_HEALTH_ADDR and says what to do, and still wrap the syscall error:
+// errors.Is(err, syscall.EADDRINUSE) holds for a taken port, so that main,
+// which knows its own DROVER_LISTEN sockets, can say when the port is
+// drover's own.
 func Listen(addr string) (net.Listener, error) {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -131,8 +161,8 @@ func Listen(addr string) (net.Listener, error) {
 // NewHandler routes the health endpoints. It is what New serves, exposed so
 // that main can mount it elsewhere and tests can drive it directly.
 func NewHandler(opts Options) http.Handler {
-	snap := func(ctx context.Context) (Snapshot, error) {
-		s, err := takeSnapshot(ctx, opts.Source, opts.timeout())
+	snap := func(ctx context.Context, q Query) (Snapshot, error) {
+		s, err := takeSnapshot(ctx, opts.Source, q, opts.timeout())
 		if err != nil {
 			opts.logger().Warn("health: no answer from the supervision loop", "err", err)
 		}
@@ -148,12 +178,12 @@ func NewHandler(opts Options) http.Handler {
 	mux.HandleFunc("GET /readyz", ready.serveAll)
 	mux.HandleFunc("GET /readyz/{check}", ready.serveOne)
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		s, err := snap(r.Context())
+		s, err := snap(r.Context(), Query{Usage: true})
 		if err != nil {
 			writeText(w, http.StatusServiceUnavailable, err.Error()+"\n")
 			return
 		}
-		body, err := json.MarshalIndent(s.normalized(time.Now()), "", "  ")
+		body, err := json.MarshalIndent(s.normalized(time.Now(), opts.Names), "", "  ")
 		if err != nil { // only reachable with NaN/Inf floats from the Source
 			writeText(w, http.StatusInternalServerError, "encoding status: "+err.Error()+"\n")
 			return
@@ -177,7 +207,7 @@ func NewHandler(opts Options) http.Handler {
 // context: an adapter stuck on a lock the loop holds must still turn into
 // a 503, never into a probe that hangs. Such a stuck call leaks one
 // goroutine until it returns.
-func takeSnapshot(ctx context.Context, src Source, timeout time.Duration) (Snapshot, error) {
+func takeSnapshot(ctx context.Context, src Source, q Query, timeout time.Duration) (Snapshot, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	type result struct {
@@ -186,7 +216,7 @@ func takeSnapshot(ctx context.Context, src Source, timeout time.Duration) (Snaps
 	}
 	ch := make(chan result, 1)
 	go func() {
-		s, err := src.Snapshot(ctx)
+		s, err := src.Snapshot(ctx, q)
 		ch <- result{s, err}
 	}()
 	select {

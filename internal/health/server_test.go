@@ -78,15 +78,16 @@ func sampleSnapshot() Snapshot {
 	t0 := time.Date(2025, 11, 27, 12, 0, 0, 0, time.UTC)
 	return Snapshot{
 		Version: "v1.2.3", Desired: 3, MinReady: 2,
-		CPU: CPU{Cores: 1.5, Exact: "3/2", Source: "cgroup v1 quota 150000/100000 at /sys/fs/cgroup/cpu", Reason: "ceil(1.5) = 2, DROVER_WORKERS_PER_CPU=2"},
+		CPU: CPU{Cores: 1.5, Exact: "3/2", Source: "cgroup v1 quota 150000/100000 at /sys/fs/cgroup/cpu", Reason: "ceil(1.5) = 2, DROVER_WORKERS_PER_CPU=2",
+			Changes: 1, LastChange: CPUChange{Time: t0.Add(-time.Minute), From: 1, To: 1.5, Source: "cgroup v1 quota 150000/100000 at /sys/fs/cgroup/cpu"}},
 		Workers: []Worker{
-			{ID: 0, Pid: 41, Generation: 1, State: StateReady, Ready: true, Started: t0.Add(-192 * time.Second),
-				Status: "listening on :8080", RSS: 12_897_485, CPUSeconds: 1.25},
-			{ID: 1, Pid: 57, Generation: 3, State: StateStarting, Restarts: 2, Started: t0.Add(-4 * time.Second),
-				LastExit: "signal SIGKILL", RSS: 3 << 20, CPUSeconds: 0.02},
-			{ID: 2, Generation: 5, State: StateBackoff, Restarts: 4, LastExit: "exit 1"},
+			{ID: 0, Pid: 41, Generation: 1, State: "ready", Ready: true, Started: t0.Add(-192 * time.Second),
+				Status: "listening on :8080", RSS: 12_897_485, CPUSeconds: 1.25, CPUSecondsTotal: 1.25},
+			{ID: 1, Pid: 57, Generation: 3, State: "starting", Restarts: 2, Started: t0.Add(-4 * time.Second),
+				LastExit: "signal SIGKILL", RSS: 3 << 20, CPUSeconds: 0.02, CPUSecondsTotal: 7.5},
+			{ID: 2, Generation: 5, State: "backoff", Restarts: 4, LastExit: "exit 1", CPUSecondsTotal: 3},
 		},
-		Restarts: map[string]uint64{RestartExit: 4, RestartWatchdog: 2},
+		Restarts: map[string]uint64{"exit": 4, "watchdog": 2},
 		Orphans:  7,
 		Signals:  map[string]uint64{"SIGUSR1": 3},
 		Started:  t0.Add(-3 * time.Hour),
@@ -104,16 +105,18 @@ func TestStatusSchema(t *testing.T) {
 	const want = `{
   "version": "v1.2.3", "desired": 3, "ready": 1, "min_ready": 2, "draining": false,
   "cpu": {"cores": 1.5, "exact": "3/2", "source": "cgroup v1 quota 150000/100000 at /sys/fs/cgroup/cpu",
-          "reason": "ceil(1.5) = 2, DROVER_WORKERS_PER_CPU=2"},
+          "reason": "ceil(1.5) = 2, DROVER_WORKERS_PER_CPU=2", "changes": 1,
+          "last_change": {"time": "2025-11-27T11:59:00Z", "from_cores": 1, "to_cores": 1.5,
+                          "source": "cgroup v1 quota 150000/100000 at /sys/fs/cgroup/cpu"}},
   "workers": [
     {"id": 0, "pid": 41, "generation": 1, "state": "ready", "ready": true, "restarts": 0,
      "started": "2025-11-27T11:56:48Z", "last_exit": "", "status": "listening on :8080",
-     "rss_bytes": 12897485, "cpu_seconds": 1.25},
+     "rss_bytes": 12897485, "cpu_seconds": 1.25, "cpu_seconds_total": 1.25},
     {"id": 1, "pid": 57, "generation": 3, "state": "starting", "ready": false, "restarts": 2,
      "started": "2025-11-27T11:59:56Z", "last_exit": "signal SIGKILL", "status": "",
-     "rss_bytes": 3145728, "cpu_seconds": 0.02},
+     "rss_bytes": 3145728, "cpu_seconds": 0.02, "cpu_seconds_total": 7.5},
     {"id": 2, "pid": 0, "generation": 5, "state": "backoff", "ready": false, "restarts": 4,
-     "last_exit": "exit 1", "status": "", "rss_bytes": 0, "cpu_seconds": 0}
+     "last_exit": "exit 1", "status": "", "rss_bytes": 0, "cpu_seconds": 0, "cpu_seconds_total": 3}
   ],
   "restarts": {"exit": 4, "watchdog": 2, "memory": 0, "startup-timeout": 0, "reload": 0},
   "orphans_reaped": 7,

@@ -54,14 +54,7 @@ func summary(s Snapshot, now time.Time) string {
 		fmt.Sprintf("ready %d/%d (need %d)", s.ReadyCount(), s.Desired, s.MinReady),
 		"draining " + yesNo(s.Draining),
 	}
-	cpu := "cpu budget " + strconv.FormatFloat(s.CPU.Cores, 'f', -1, 64)
-	if s.CPU.Source != "" {
-		cpu += " from " + s.CPU.Source
-	}
-	if s.CPU.Reason != "" {
-		cpu += " (" + s.CPU.Reason + ")"
-	}
-	parts = append(parts, cpu)
+	parts = append(parts, cpuSummary(s.CPU, now))
 	if s.Version != "" {
 		v := "drover " + s.Version
 		if !s.Started.IsZero() {
@@ -70,6 +63,35 @@ func summary(s Snapshot, now time.Time) string {
 		parts = append(parts, v)
 	}
 	return cell(strings.Join(parts, ", "))
+}
+
+// cpuSummary says where the budget comes from and why the pool has its
+// size, each once: a sizing reason that starts with the budget already
+// names it and its source.
+func cpuSummary(c CPU, now time.Time) string {
+	out := c.Reason
+	if !strings.HasPrefix(c.Reason, "cpu budget") {
+		out = "cpu budget " + strconv.FormatFloat(c.Cores, 'f', -1, 64)
+		if c.Source != "" {
+			out += " from " + c.Source
+		}
+		if c.Reason != "" {
+			out += " (" + c.Reason + ")"
+		}
+	}
+	if c.Changes > 0 && !c.LastChange.Time.IsZero() {
+		out += fmt.Sprintf(", changed %s → %s %s ago (%d %s)",
+			strconv.FormatFloat(c.LastChange.From, 'f', -1, 64), strconv.FormatFloat(c.LastChange.To, 'f', -1, 64),
+			humanDuration(now.Sub(c.LastChange.Time)), c.Changes, plural(c.Changes, "change", "changes"))
+	}
+	return out
+}
+
+func plural(n uint64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // cell keeps user text (STATUS= is whatever the app sent) from breaking the

@@ -14,42 +14,25 @@ type Source interface {
 	// error when the loop does not answer before ctx ends: that is exactly
 	// what /livez must report. Implementations should return once ctx is
 	// done; the server stops waiting at that point regardless.
-	Snapshot(ctx context.Context) (Snapshot, error)
+	Snapshot(ctx context.Context, q Query) (Snapshot, error)
 }
 
-// Worker states as reported in Worker.State, /status and drover_workers.
-const (
-	StateStarting = "starting"
-	StateReady    = "ready"
-	StateStopping = "stopping"
-	StateBackoff  = "backoff" // the slot waits to restart its worker
-	StateExited   = "exited"
-)
-
-// Restart reasons, the keys of Snapshot.Restarts and the reason label of
-// drover_worker_restarts_total.
-const (
-	RestartExit           = "exit"
-	RestartWatchdog       = "watchdog"
-	RestartMemory         = "memory"
-	RestartStartupTimeout = "startup-timeout"
-	RestartReload         = "reload"
-)
-
-// workerStates lists every state so that drover_workers always exports all
-// of them: a series that only appears when non-zero breaks alerts and rate().
-func workerStates() []string {
-	return []string{StateStarting, StateReady, StateStopping, StateBackoff, StateExited}
+// Query says what one request needs from a Snapshot beyond the pool's
+// state. Probes come every few seconds and need no resource figures, so
+// the cost of reading them (/proc, per worker process) is paid only by
+// /status and /metrics.
+type Query struct {
+	Usage bool // fill Worker.RSS, CPUSeconds and CPUSecondsTotal
 }
 
-func restartReasons() []string {
-	return []string{RestartExit, RestartWatchdog, RestartMemory, RestartStartupTimeout, RestartReload}
-}
-
-// forwardedSignals are the signals drover forwards to workers; they are
-// exported at 0 from the start so that increase() sees the first one.
-func forwardedSignals() []string {
-	return []string{"SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH"}
+// Names are the label values exported even at zero, so that every series
+// exists from the first scrape: a series that only appears when non-zero
+// breaks alerts and rate(). They are the pool's vocabulary, passed in by
+// main, because this package does not know the pool.
+type Names struct {
+	States  []string // Worker.State values, for drover_workers{state}
+	Reasons []string // Snapshot.Restarts keys, for drover_worker_restarts_total{reason}
+	Signals []string // Snapshot.Signals keys ("SIGHUP"), for drover_signals_forwarded_total{signal}
 }
 
 // Snapshot is the pool's state at one instant. Its JSON form is what
@@ -67,7 +50,7 @@ type Snapshot struct {
 	// Workers may hold two entries for one slot (ID) during a rolling
 	// reload: the old worker and its replacement.
 	Workers  []Worker          `json:"workers"`
-	Restarts map[string]uint64 `json:"restarts"`          // cumulative, by reason (Restart*)
+	Restarts map[string]uint64 `json:"restarts"`          // cumulative, by reason (Names.Reasons)
 	Orphans  uint64            `json:"orphans_reaped"`    // cumulative orphans reaped
 	Signals  map[string]uint64 `json:"signals_forwarded"` // cumulative, by name ("SIGUSR1")
 	Started  time.Time         `json:"started"`           // when drover started
@@ -83,6 +66,18 @@ type CPU struct {
 	Exact  string  `json:"exact"`  // the budget as an exact fraction, "3/2"
 	Source string  `json:"source"` // "cgroup v1 quota 150000/100000 at /sys/fs/cgroup/cpu"
 	Reason string  `json:"reason"` // why this many workers
+	// Changes counts the budget changes seen while running (a resized pod);
+	// LastChange is the latest, zero until there is one.
+	Changes    uint64    `json:"changes"`
+	LastChange CPUChange `json:"last_change,omitzero"`
+}
+
+// CPUChange is one change of the CPU budget while drover runs.
+type CPUChange struct {
+	Time   time.Time `json:"time"`
+	From   float64   `json:"from_cores"`
+	To     float64   `json:"to_cores"`
+	Source string    `json:"source"` // where the new budget was read
 }
 
 // Worker is one worker process, or a slot waiting to restart one.
@@ -90,7 +85,7 @@ type Worker struct {
 	ID         int    `json:"id"` // slot, 0…N−1, stable across restarts
 	Pid        int    `json:"pid"`
 	Generation int    `json:"generation"`
-	State      string `json:"state"` // State*
+	State      string `json:"state"` // one of Names.States
 	// Ready counts towards /readyz. main clears it for a worker it is
 	// stopping, whatever the state says.
 	Ready      bool      `json:"ready"`
@@ -98,8 +93,14 @@ type Worker struct {
 	Started    time.Time `json:"started,omitzero"`
 	LastExit   string    `json:"last_exit"`   // "exit 1", "signal SIGKILL", "" if none yet
 	Status     string    `json:"status"`      // last STATUS= from sd_notify
-	RSS        int64     `json:"rss_bytes"`   // whole process group; 0 if unknown
-	CPUSeconds float64   `json:"cpu_seconds"` // user+sys, whole process group
+	RSS        int64     `json:"rss_bytes"`   // whole process tree; 0 if unknown
+	CPUSeconds float64   `json:"cpu_seconds"` // user+sys of this worker's process tree
+	// CPUSecondsTotal is the slot's CPU time over all the workers it has
+	// run, the value of drover_worker_cpu_seconds_total: a worker's own
+	// CPUSeconds restarts from zero with each replacement, and a
+	// Prometheus counter must never go down. 0 means the Source does not
+	// know it; the slot's CPUSeconds are exported instead.
+	CPUSecondsTotal float64 `json:"cpu_seconds_total"`
 }
 
 // ReadyCount is the number of slots with at least one ready worker. Slots,
@@ -123,7 +124,7 @@ func (s Snapshot) IsReady() bool {
 // normalized returns the form served on /status: derived fields filled in,
 // nil collections made empty (JSON consumers should not have to handle
 // null), and every known reason present. The Source's maps are not touched.
-func (s Snapshot) normalized(now time.Time) Snapshot {
+func (s Snapshot) normalized(now time.Time, names Names) Snapshot {
 	s.Ready = s.ReadyCount()
 	if s.Time.IsZero() {
 		s.Time = now
@@ -131,7 +132,7 @@ func (s Snapshot) normalized(now time.Time) Snapshot {
 	if s.Workers == nil {
 		s.Workers = []Worker{}
 	}
-	s.Restarts = withKeys(s.Restarts, restartReasons())
+	s.Restarts = withKeys(s.Restarts, names.Reasons)
 	s.Signals = withKeys(s.Signals, nil)
 	return s
 }

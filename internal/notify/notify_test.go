@@ -1,4 +1,4 @@
-package health
+package notify
 
 import (
 	"context"
@@ -18,9 +18,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// receiver runs Notify.Run in the background and collects what it delivers.
+// receiver runs Socket.Run in the background and collects what it delivers.
 type receiver struct {
-	n     *Notify
+	n     *Socket
 	msgs  chan Message
 	warns chan error
 	done  chan error
@@ -28,7 +28,7 @@ type receiver struct {
 
 func listenNotify(t *testing.T, path string) *receiver {
 	t.Helper()
-	n, err := ListenNotify(path)
+	n, err := Listen(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func (r *receiver) next(t *testing.T) Message {
 }
 
 func abstractName(t *testing.T) string {
-	return fmt.Sprintf("@drover-health-test-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-"))
+	return fmt.Sprintf("@drover-notify-test-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-"))
 }
 
 func TestNotifyFromChild(t *testing.T) {
@@ -199,7 +199,7 @@ func TestNotifyDropsOversized(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if _, err := conn.Write([]byte("STATUS=" + strings.Repeat("x", MaxNotifySize))); err != nil {
+	if _, err := conn.Write([]byte("STATUS=" + strings.Repeat("x", MaxSize))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := conn.Write([]byte("READY=1")); err != nil {
@@ -232,7 +232,7 @@ func TestNotifySocketFile(t *testing.T) {
 	stale.Close()
 
 	old := unix.Umask(0o077)
-	n, err := ListenNotify(path)
+	n, err := Listen(path)
 	unix.Umask(old)
 	if err != nil {
 		t.Fatalf("over a stale socket: %v", err)
@@ -271,19 +271,19 @@ func TestNotifySocketFile(t *testing.T) {
 	if err := os.WriteFile(regular, []byte("data"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ListenNotify(regular); err == nil || !strings.Contains(err.Error(), "not a socket") {
-		t.Errorf("ListenNotify over a regular file = %v", err)
+	if _, err := Listen(regular); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Errorf("Listen over a regular file = %v", err)
 	}
 	if b, _ := os.ReadFile(regular); string(b) != "data" {
 		t.Error("regular file was touched")
 	}
-	if _, err := ListenNotify(""); err == nil {
-		t.Error(`ListenNotify("") succeeded`)
+	if _, err := Listen(""); err == nil {
+		t.Error(`Listen("") succeeded`)
 	}
 }
 
 func TestNotifyRunStopsOnCancel(t *testing.T) {
-	n, err := ListenNotify(abstractName(t))
+	n, err := Listen(abstractName(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,8 +302,8 @@ func TestNotifyRunStopsOnCancel(t *testing.T) {
 	}
 }
 
-func TestParseNotifyFields(t *testing.T) {
-	got := parseNotifyFields("READY=1\n\nSTATUS=a=b\nnoequals\n=novalue\nSTATUS=second\nERRNO=\nX_APP=é\n")
+func TestParseFields(t *testing.T) {
+	got := parseFields("READY=1\n\nSTATUS=a=b\nnoequals\n=novalue\nSTATUS=second\nERRNO=\nX_APP=é\n")
 	want := map[string]string{"READY": "1", "STATUS": "a=b", "ERRNO": "", "X_APP": "é"}
 	if !maps.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)

@@ -1,4 +1,4 @@
-package health
+package notify
 
 import (
 	"context"
@@ -15,13 +15,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// MaxNotifySize is the largest sd_notify datagram accepted; larger ones are
+// MaxSize is the largest sd_notify datagram accepted; larger ones are
 // dropped whole, never acted on half-read. systemd's own limit is 4096.
-const MaxNotifySize = 8192
+const MaxSize = 8192
 
-// maxNotifyFDs is the kernel's per-message SCM_RIGHTS limit (SCM_MAX_FD),
+// maxFDs is the kernel's per-message SCM_RIGHTS limit (SCM_MAX_FD),
 // so that every passed fd lands in our buffer and gets closed by us.
-const maxNotifyFDs = 253
+const maxFDs = 253
 
 // Message is one sd_notify datagram.
 type Message struct {
@@ -35,9 +35,9 @@ type Message struct {
 	FDs int
 }
 
-// Notify is the NOTIFY_SOCKET receiver through which workers report
+// Socket is the NOTIFY_SOCKET receiver through which workers report
 // READY=1, STATUS=… and WATCHDOG=1.
-type Notify struct {
+type Socket struct {
 	conn *net.UnixConn
 	path string
 
@@ -45,12 +45,12 @@ type Notify struct {
 	closeErr  error
 }
 
-// ListenNotify creates the socket at path, or an abstract socket when path
+// Listen creates the socket at path, or an abstract socket when path
 // starts with "@" (nothing on disk to clean up, but only reachable from
 // drover's network namespace). A leftover socket file from an earlier run
 // is replaced; any other file there is an error, never deleted. The file is
 // made world-writable so that workers running as DROVER_USER can send.
-func ListenNotify(path string) (*Notify, error) {
+func Listen(path string) (*Socket, error) {
 	if path == "" || path == "@" {
 		return nil, errors.New("notify socket: empty path")
 	}
@@ -67,7 +67,7 @@ func ListenNotify(path string) (*Notify, error) {
 	if err != nil {
 		return nil, fmt.Errorf("notify socket %s: %w", path, err)
 	}
-	n := &Notify{conn: pc.(*net.UnixConn), path: path}
+	n := &Socket{conn: pc.(*net.UnixConn), path: path}
 	if !abstract {
 		// chmod after bind: bind applies the umask, and workers may not share our uid.
 		if err := os.Chmod(path, 0o666); err != nil {
@@ -111,14 +111,14 @@ func setPassCred(_, _ string, rc syscall.RawConn) error {
 }
 
 // Path is the value for workers' NOTIFY_SOCKET ("@name" for abstract).
-func (n *Notify) Path() string { return n.path }
+func (n *Socket) Path() string { return n.path }
 
 // Run receives datagrams and hands each to deliver, in order, on Run's
 // goroutine, until ctx ends or Close is called; both return nil. Run is not
 // meant to be called concurrently with itself. warn (may
 // be nil) hears about datagrams that were dropped: too large, or without
 // credentials. Any other receive error ends Run and is returned.
-func (n *Notify) Run(ctx context.Context, deliver func(Message), warn func(error)) error {
+func (n *Socket) Run(ctx context.Context, deliver func(Message), warn func(error)) error {
 	if warn == nil {
 		warn = func(error) {}
 	}
@@ -128,8 +128,8 @@ func (n *Notify) Run(ctx context.Context, deliver func(Message), warn func(error
 	stop := context.AfterFunc(ctx, func() { _ = n.conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	buf := make([]byte, MaxNotifySize)
-	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(maxNotifyFDs*4))
+	buf := make([]byte, MaxSize)
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(maxFDs*4))
 	for {
 		nb, noob, flags, _, err := n.conn.ReadMsgUnix(buf, oob)
 		if err != nil {
@@ -138,7 +138,7 @@ func (n *Notify) Run(ctx context.Context, deliver func(Message), warn func(error
 			}
 			return fmt.Errorf("notify socket %s: %w", n.path, err)
 		}
-		msg, err := parseNotify(buf[:nb], oob[:noob], flags)
+		msg, err := parse(buf[:nb], oob[:noob], flags)
 		if err != nil {
 			warn(fmt.Errorf("notify socket %s: %w", n.path, err))
 			continue
@@ -148,7 +148,7 @@ func (n *Notify) Run(ctx context.Context, deliver func(Message), warn func(error
 }
 
 // Close closes the socket and removes its file; Run then returns.
-func (n *Notify) Close() error {
+func (n *Socket) Close() error {
 	n.closeOnce.Do(func() {
 		n.closeErr = n.conn.Close()
 		if !strings.HasPrefix(n.path, "@") {
@@ -160,9 +160,9 @@ func (n *Notify) Close() error {
 	return n.closeErr
 }
 
-// parseNotify closes every passed fd first, whatever else is wrong with the
+// parse closes every passed fd first, whatever else is wrong with the
 // datagram: an fd store drover does not implement must not become an fd leak.
-func parseNotify(data, oob []byte, flags int) (Message, error) {
+func parse(data, oob []byte, flags int) (Message, error) {
 	var msg Message
 	haveCreds := false
 	cmsgs, cerr := unix.ParseSocketControlMessage(oob)
@@ -190,15 +190,15 @@ func parseNotify(data, oob []byte, flags int) (Message, error) {
 	case cerr != nil:
 		return Message{}, fmt.Errorf("dropped a message with unreadable control data: %w", cerr)
 	case flags&unix.MSG_TRUNC != 0:
-		return Message{}, fmt.Errorf("dropped a message from pid %d larger than %d bytes", msg.Pid, MaxNotifySize)
+		return Message{}, fmt.Errorf("dropped a message from pid %d larger than %d bytes", msg.Pid, MaxSize)
 	case !haveCreds:
 		return Message{}, errors.New("dropped a message without sender credentials")
 	}
-	msg.Fields = parseNotifyFields(string(data))
+	msg.Fields = parseFields(string(data))
 	return msg, nil
 }
 
-func parseNotifyFields(s string) map[string]string {
+func parseFields(s string) map[string]string {
 	fields := make(map[string]string)
 	for line := range strings.SplitSeq(s, "\n") {
 		k, v, ok := strings.Cut(line, "=")
