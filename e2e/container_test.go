@@ -136,10 +136,12 @@ func testContainerReload(t *testing.T, img string) {
 	d.waitLog(`worker started worker=1 `, 1, 30*time.Second)
 	clients := startClients(4, "http://"+app+"/")
 	waitServed(t, clients, 20)
+	hup := time.Now()
 	if out, err := podman("kill", "-s", "HUP", name).CombinedOutput(); err != nil {
 		t.Fatalf("podman kill -s HUP: %v: %s", err, out)
 	}
 	d.waitLog(`reload complete`, 1, 30*time.Second)
+	t.Logf("reload complete %s after the HUP", time.Since(hup))
 	waitServed(t, clients, clients.served()+20) // the new workers serve too
 	results := clients.finish()
 	failed := 0
@@ -147,7 +149,7 @@ func testContainerReload(t *testing.T, img string) {
 		if !r.ok() {
 			failed++
 			if failed <= 5 {
-				t.Errorf("request at %s failed: %d %v", r.start.Format("15:04:05.000"), r.code, r.err)
+				t.Errorf("request at %s from the HUP (until %s) failed: %d %v", r.start.Sub(hup), r.end.Sub(hup), r.code, r.err)
 			}
 		}
 	}

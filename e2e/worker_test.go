@@ -94,8 +94,11 @@ func hzWorker() int {
 	signal.Notify(make(chan os.Signal, 8), syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGQUIT)
 
 	var srv *http.Server
+	var ln net.Listener
+	busy := &busyConns{busy: map[net.Conn]bool{}}
 	if os.Getenv("LISTEN_FDS") == "1" {
-		ln, err := net.FileListener(os.NewFile(3, "listen"))
+		var err error
+		ln, err = net.FileListener(os.NewFile(3, "listen"))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "hz-worker:", err)
 			return 1
@@ -105,7 +108,7 @@ func hzWorker() int {
 				time.Sleep(time.Duration(ms) * time.Millisecond)
 			}
 			fmt.Fprintf(w, "worker %s pid %d\n", os.Getenv("DROVER_WORKER_ID"), pid)
-		})}
+		}), ConnState: busy.track}
 		go func() { _ = srv.Serve(ln) }()
 	}
 
@@ -121,8 +124,12 @@ func hzWorker() int {
 			if st := os.Getenv("HZ_STATUS"); st != "" {
 				msg += "\nSTATUS=" + st
 			}
+			// The time is taken before READY=1 goes out: drover may stop
+			// the predecessor the moment it arrives, and the test compares
+			// the two.
+			at := time.Now().UnixNano()
 			hzNotify(msg)
-			hzWriteFile(file("ready"), strconv.FormatInt(time.Now().UnixNano(), 10))
+			hzWriteFile(file("ready"), strconv.FormatInt(at, 10))
 		}()
 	}
 	if every, err := time.ParseDuration(os.Getenv("HZ_PING")); err == nil {
@@ -145,6 +152,8 @@ func hzWorker() int {
 		case <-term:
 			hzWriteFile(file("term"), strconv.FormatInt(time.Now().UnixNano(), 10))
 			if srv != nil {
+				_ = ln.Close()
+				busy.wait(10 * time.Second)
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				err := srv.Shutdown(ctx)
 				cancel()
@@ -178,6 +187,39 @@ func hzWorker() int {
 			// and reparented to drover.
 			_ = exec.Command("sh", "-c", "sleep 0.1 &").Run()
 		}
+	}
+}
+
+// busyConns tracks the connections that are accepted but neither idle nor
+// closed. net/http drops a request that it reads after Shutdown began (the
+// connection closes unanswered), so on SIGTERM the hz-worker closes its
+// listener, waits for every accepted connection to be answered, and only
+// then calls Shutdown.
+type busyConns struct {
+	mu   sync.Mutex
+	busy map[net.Conn]bool
+}
+
+func (b *busyConns) track(c net.Conn, s http.ConnState) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s == http.StateNew || s == http.StateActive {
+		b.busy[c] = true
+	} else {
+		delete(b.busy, c)
+	}
+}
+
+func (b *busyConns) wait(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		b.mu.Lock()
+		n := len(b.busy)
+		b.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond) // net/http reports states, not their absence
 	}
 }
 
