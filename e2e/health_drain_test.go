@@ -347,3 +347,32 @@ func firstAt(ps []hzProbe, match func(hzProbe) bool) time.Time {
 	}
 	return time.Time{}
 }
+
+// SIGHUP under a client loop: every worker is replaced, one slot at a time,
+// and no request fails, because a successor is ready before its predecessor
+// gets SIGTERM and the socket is the same. (TestContainer runs the same
+// through `podman kill -s HUP`.)
+func TestHUPReloadUnderLoadLosesNoRequest(t *testing.T) {
+	app := freeAddr(t)
+	d := start(t, opts{pidns: true, env: []string{"DROVER_WORKERS=2", "DROVER_LISTEN=" + app,
+		"DROVER_READY=notify", "HZ_READY=1", "HZ_DIR=" + t.TempDir()}}, workerArgs(t, "hz-worker")...)
+	d.waitLog(`worker started worker=1 `, 1, 10*time.Second)
+	clients := startClients(4, "http://"+app+"/")
+	waitServed(t, clients, 20)
+	d.signal(syscall.SIGHUP)
+	d.waitLog(`reload complete`, 1, 20*time.Second)
+	waitServed(t, clients, clients.served()+20)
+	results := clients.finish()
+	failed := 0
+	for _, r := range results {
+		if !r.ok() {
+			failed++
+			t.Errorf("request failed: %d %v", r.code, r.err)
+		}
+	}
+	t.Logf("%d requests across the reload, %d failed", len(results), failed)
+	if d.count(`worker started worker=0 `) != 2 || d.count(`worker started worker=1 `) != 2 {
+		t.Errorf("want each slot started twice")
+	}
+	d.stop()
+}
