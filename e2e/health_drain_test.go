@@ -6,7 +6,6 @@ package e2e
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -16,19 +15,6 @@ import (
 	"testing"
 	"time"
 )
-
-// hzFreePort is a port nobody listens on right now. DROVER_LISTEN needs a
-// fixed one for the clients; another process could take it in between,
-// which on a test machine does not happen in practice.
-func hzFreePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // hzResult is one request of a client loop.
 type hzResult struct {
