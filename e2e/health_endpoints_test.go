@@ -84,7 +84,7 @@ func TestHealthStatusJSON(t *testing.T) {
 	wantKeys("/status", raw, "version", "desired", "ready", "min_ready", "draining", "cpu", "workers",
 		"restarts", "orphans_reaped", "signals_forwarded", "started", "time")
 	cpu, _ := raw["cpu"].(map[string]any)
-	wantKeys("cpu", cpu, "cores", "exact", "source", "reason")
+	wantKeys("cpu", cpu, "cores", "exact", "source", "reason", "changes")
 	workers, _ := raw["workers"].([]any)
 	if len(workers) != 2 {
 		t.Fatalf("/status lists %d workers, want 2:\n%s", len(workers), body)
@@ -92,7 +92,7 @@ func TestHealthStatusJSON(t *testing.T) {
 	for _, w := range workers {
 		w, _ := w.(map[string]any)
 		wantKeys("worker", w, "id", "pid", "generation", "state", "ready", "restarts",
-			"started", "last_exit", "status", "rss_bytes", "cpu_seconds")
+			"started", "last_exit", "status", "rss_bytes", "cpu_seconds", "cpu_seconds_total")
 	}
 
 	// RSS comes from the sampler, which runs every 2 s.

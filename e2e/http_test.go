@@ -60,23 +60,31 @@ type hzStatus struct {
 	MinReady int    `json:"min_ready"`
 	Draining bool   `json:"draining"`
 	CPU      struct {
-		Cores  float64 `json:"cores"`
-		Exact  string  `json:"exact"`
-		Source string  `json:"source"`
-		Reason string  `json:"reason"`
+		Cores      float64 `json:"cores"`
+		Exact      string  `json:"exact"`
+		Source     string  `json:"source"`
+		Changes    uint64  `json:"changes"`
+		LastChange *struct {
+			Time   time.Time `json:"time"`
+			From   float64   `json:"from_cores"`
+			To     float64   `json:"to_cores"`
+			Source string    `json:"source"`
+		} `json:"last_change"`
+		Reason string `json:"reason"`
 	} `json:"cpu"`
 	Workers []struct {
-		ID         int       `json:"id"`
-		Pid        int       `json:"pid"`
-		Generation int       `json:"generation"`
-		State      string    `json:"state"`
-		Ready      bool      `json:"ready"`
-		Restarts   int       `json:"restarts"`
-		Started    time.Time `json:"started"`
-		LastExit   string    `json:"last_exit"`
-		Status     string    `json:"status"`
-		RSS        int64     `json:"rss_bytes"`
-		CPUSeconds float64   `json:"cpu_seconds"`
+		ID              int       `json:"id"`
+		Pid             int       `json:"pid"`
+		Generation      int       `json:"generation"`
+		State           string    `json:"state"`
+		Ready           bool      `json:"ready"`
+		Restarts        int       `json:"restarts"`
+		Started         time.Time `json:"started"`
+		LastExit        string    `json:"last_exit"`
+		Status          string    `json:"status"`
+		RSS             int64     `json:"rss_bytes"`
+		CPUSeconds      float64   `json:"cpu_seconds"`
+		CPUSecondsTotal float64   `json:"cpu_seconds_total"`
 	} `json:"workers"`
 	Restarts map[string]uint64 `json:"restarts"`
 	Orphans  uint64            `json:"orphans_reaped"`
