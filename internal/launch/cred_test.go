@@ -72,6 +72,22 @@ func TestShimDropsCredentials(t *testing.T) {
 			}
 		})
 	}
+	// Dropped, then the exec fails: the message is about the program, not
+	// about a second attempt to drop (which nobody could not do).
+	stderr := stderrFile(t)
+	os.Chmod(stderr.Name(), 0o666)
+	x := &Exec{Path: "/nonexistent/prog", Args: []string{"prog"}, Shim: shim, Stderr: stderr,
+		Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	p, err := x.Start(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws := waitExit(t, p.Pid); ws.ExitStatus() != 127 {
+		t.Errorf("shim exited %d, want 127", ws.ExitStatus())
+	}
+	if got := readFile(t, stderr.Name()); got != "drover: cannot run /nonexistent/prog: no such file or directory\n" {
+		t.Errorf("shim wrote %q", got)
+	}
 	// The old way, the kernel refusing to exec drover as nobody, is what
 	// the shim's own drop avoids.
 	cmd := exec.Command(shim)
