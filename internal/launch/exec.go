@@ -1,15 +1,14 @@
 package launch
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/drover-init/drover/internal/launch/preinit"
 )
 
 // Process is a started worker. Execd is closed once the worker is running
@@ -34,7 +33,9 @@ type Exec struct {
 	PidVars []string
 	// Lock is held from fork until the pid is known (the reaper's fork lock).
 	Lock sync.Locker
-	// Credential, when set, is who the workers run as.
+	// Credential, when set, is who the workers run as. With a Shim, the
+	// shim starts with drover's own credentials (so drover's binary need
+	// not be executable by that user) and drops to these before exec.
 	Credential *syscall.Credential
 	// Foreground hands the controlling terminal on fd 0 to the worker's
 	// process group, as tini does, so an interactive child can read it.
@@ -45,7 +46,8 @@ type Exec struct {
 }
 
 // Start forks the worker. Exit statuses are never collected here: the reaper
-// owns wait4, and the os.Process is released at once.
+// owns wait4, and the os.Process is released at once. A failure is an
+// *Error wrapping the errno (see Transient and StartError).
 func (x *Exec) Start(env []string, files []*os.File) (Process, error) {
 	cmd := &exec.Cmd{
 		Path:       x.Path,
@@ -72,10 +74,11 @@ func (x *Exec) Start(env []string, files []*os.File) (Process, error) {
 		fd := 3 + len(files)
 		cmd.Path = x.Shim
 		cmd.ExtraFiles = append(append([]*os.File(nil), files...), w)
-		cmd.Env = append(append([]string(nil), env...),
-			envExec+"="+x.Path,
-			envPidVars+"="+strings.Join(x.PidVars, ","),
-			envExecFD+"="+strconv.Itoa(fd))
+		cmd.Env = append(append(make([]string, 0, len(env)+6), env...), preinit.ShimEnv(env, x.Path, x.PidVars, fd)...)
+		if x.Credential != nil {
+			cmd.SysProcAttr.Credential = nil
+			cmd.Env = append(cmd.Env, preinit.EnvCred+"="+preinit.EncodeCred(x.Credential))
+		}
 		// The shim's end is close-on-exec in the worker's program, so EOF
 		// here means the shim has exec'd (or exited trying).
 		go func() {
@@ -97,39 +100,9 @@ func (x *Exec) Start(env []string, files []*os.File) (Process, error) {
 		w.Close()
 	}
 	if err != nil {
-		return Process{}, err
+		return Process{}, startError(cmd.Path, err)
 	}
 	pid := cmd.Process.Pid
 	_ = cmd.Process.Release()
 	return Process{Pid: pid, Execd: done}, nil
-}
-
-// StartError turns a failure to start the program into the shell's status
-// for it: 127 when it does not exist, 126 when it cannot be executed.
-func StartError(err error) int {
-	if errors.Is(err, os.ErrNotExist) || errors.Is(err, exec.ErrNotFound) || errors.Is(err, syscall.ENOTDIR) {
-		return 127
-	}
-	return 126
-}
-
-// SealFDs marks every descriptor above stderr close-on-exec, so that what
-// drover itself inherited (from a container runtime, a shell, a test
-// runner) never leaks into a worker: workers get stdio and exactly the
-// sockets they are handed.
-func SealFDs() error {
-	const sysCloseRange, closeRangeCloexec = 436, 4
-	if _, _, e := syscall.Syscall(sysCloseRange, 3, ^uintptr(0), closeRangeCloexec); e == 0 {
-		return nil
-	}
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return fmt.Errorf("listing open fds: %w", err)
-	}
-	for _, e := range ents {
-		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
-			syscall.CloseOnExec(fd)
-		}
-	}
-	return nil
 }

@@ -4,24 +4,26 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/drover-init/drover/internal/launch/preinit"
 )
 
-// The exec shim protocol between the pool and drover re-executed as a
-// worker. The names start with an underscore so they are never mistaken for
-// configuration, and the shim removes them before the user's program runs.
-const (
-	envExec    = "_DROVER_SHIM_EXEC"
-	envPidVars = "_DROVER_SHIM_PIDVARS"
-	envExecFD  = "_DROVER_SHIM_FD"
-)
+// The slow path of the exec shim. preinit's initializer, which runs before
+// the heavy packages, has already tried the exec; when that failed the
+// program gets here, to try once more and explain the failure with the
+// same classification and message as a direct start.
+func init() {
+	if IsShim(os.Environ()) {
+		os.Exit(Shim(os.Args, os.Environ(), os.Stderr))
+	}
+}
 
 // IsShim says whether this process was started as an exec shim.
 func IsShim(environ []string) bool {
 	for _, kv := range environ {
-		if strings.HasPrefix(kv, envExec+"=") {
+		if strings.HasPrefix(kv, preinit.EnvExec+"=") {
 			return true
 		}
 	}
@@ -29,54 +31,25 @@ func IsShim(environ []string) bool {
 }
 
 // Shim execs the user's program with the pid variables set to this
-// process's pid, which is the worker's pid since exec keeps it. It returns
-// only on failure, with the status a shell would give (127 not found, 126
-// not executable) after writing one line to stderr.
+// process's pid, which is the worker's pid since exec keeps it, after
+// dropping to the worker's credentials if it was given any. It returns only
+// on failure, with the status a shell would give (127 not found, 126 not
+// executable or not run as the right user) after writing one line to
+// stderr.
 func Shim(args, environ []string, stderr io.Writer) int {
-	pid := strconv.Itoa(os.Getpid())
-	var path string
-	var vars []string
-	fd := -1
-	env := make([]string, 0, len(environ))
-	for _, kv := range environ {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case envExec:
-			path = v
-		case envPidVars:
-			if v != "" {
-				vars = strings.Split(v, ",")
-			}
-		case envExecFD:
-			if n, err := strconv.Atoi(v); err == nil {
-				fd = n
-			}
-		default:
-			env = append(env, kv)
-		}
-	}
-	for _, name := range vars {
-		env = setenv(env, name, pid)
-	}
-	if fd >= 3 {
+	s := preinit.Parse(args, environ, os.Getpid())
+	if s.FD >= 3 {
 		// Close-on-exec: the pool sees EOF the moment exec succeeds.
-		syscall.CloseOnExec(fd)
+		syscall.CloseOnExec(s.FD)
 	}
-	if len(args) == 0 {
-		args = []string{path}
-	}
-	err := syscall.Exec(path, args, env)
-	fmt.Fprintf(stderr, "drover: cannot run %s: %v\n", path, err)
-	return StartError(err)
-}
-
-// setenv replaces or appends name=value.
-func setenv(env []string, name, value string) []string {
-	for i, kv := range env {
-		if strings.HasPrefix(kv, name+"=") {
-			env[i] = name + "=" + value
-			return env
+	if s.Cred != "" {
+		if err := preinit.DropTo(s.Cred, preinit.OSCreds{}); err != nil {
+			// Never run the user's program as the wrong user.
+			fmt.Fprintf(stderr, "drover: cannot run %s: %v\n", s.Path, err)
+			return 126
 		}
 	}
-	return append(env, name+"="+value)
+	err := startError(s.Path, syscall.Exec(s.Path, s.Args, s.Env))
+	fmt.Fprintf(stderr, "drover: %v\n", err)
+	return StartError(err)
 }
