@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/drover-init/drover/internal/health"
@@ -54,13 +53,9 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 
 	// Subscribe before anything starts, so no signal is lost during start-up.
 	d.sigs = make(chan os.Signal, 64)
-	inherited := ignoredAtStart()
-	signal.Notify(d.sigs, catchable(func(sig syscall.Signal) bool { return inherited[sig] })...)
+	signal.Notify(d.sigs, launch.InheritedSignals().Filter(catchable())...)
 	d.closers = append(d.closers, func() { signal.Stop(d.sigs) })
-	guard := !inherited[32] && !inherited[34]
-	if guard {
-		setUncatchable(true)
-	}
+	guard := setUncatchable(true)
 
 	if err := launch.SealFDs(); err != nil {
 		log.Warn("cannot mark inherited fds close-on-exec; workers may inherit them", "err", err)

@@ -20,9 +20,6 @@ import (
 var version = ""
 
 func main() {
-	if launch.IsShim(os.Environ()) {
-		os.Exit(launch.Shim(os.Args, os.Environ(), os.Stderr))
-	}
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 

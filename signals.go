@@ -27,15 +27,14 @@ const sigRTMax = 64
 
 // catchable is every signal drover subscribes to: 1–31 and the real-time
 // range, so that none can end PID 1 with its default action or be lost.
-// Signals the caller reports as inherited-ignored are left out: they stay
-// ignored in drover and, through fork and exec, in every worker, as they
-// would under tini. SIGPROF is in the list but the Go runtime keeps it for
-// its profiler and never delivers it (nor dies of it).
-func catchable(ignored func(syscall.Signal) bool) []os.Signal {
+// (main leaves out those inherited as ignored: see launch.Inherited.)
+// SIGPROF is in the list but the Go runtime keeps it for its profiler and
+// never delivers it (nor dies of it).
+func catchable() []os.Signal {
 	var out []os.Signal
 	for n := 1; n <= sigRTMax; n++ {
 		sig := syscall.Signal(n)
-		if notForwarded(sig) || (ignored != nil && ignored(sig)) {
+		if notForwarded(sig) {
 			continue
 		}
 		out = append(out, sig)
@@ -49,40 +48,27 @@ type sigaction struct {
 	mask                     uint64
 }
 
-// ignoredAtStart reports the signals whose disposition is SIG_IGN now. Called
-// before drover subscribes to anything, it is what drover inherited — for
-// the signals the Go runtime leaves alone until asked (HUP and INT when
-// ignored, TSTP, TTIN, TTOU, CONT, 32–34). The runtime replaces every other
-// inherited disposition with its own handler before main runs, so an
-// ignored QUIT or TERM cannot be seen by a Go program; drover then forwards
-// them like any other signal.
-func ignoredAtStart() map[syscall.Signal]bool {
-	out := map[syscall.Signal]bool{}
-	for n := 1; n <= sigRTMax; n++ {
-		var old sigaction
-		_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(n), 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0)
-		if e == 0 && old.handler == 1 {
-			out[syscall.Signal(n)] = true
-		}
-	}
-	return out
-}
-
-// setUncatchable sets signals 32 and 34 to SIG_IGN (ignore) or SIG_DFL: the
-// Go runtime can neither deliver nor ignore them through os/signal, and
-// their default action would end drover when it is not PID 1. Workers must
-// not inherit the ignore (tini's children see them at SIG_DFL), so the
-// starter puts the default back around each fork. 33 is left alone: the
-// runtime uses it.
-func setUncatchable(ignore bool) {
+// setUncatchable sets signals 32 and 34 to SIG_IGN (ignore) or back to
+// SIG_DFL: the Go runtime can neither deliver nor ignore them through
+// os/signal, and their default action would end drover when it is not
+// PID 1. Workers must not inherit the ignore (under tini they start with
+// the default), so the starter puts the default back around each fork. 33
+// is left alone: the runtime uses it. It reports whether both were at
+// their default before, i.e. whether drover may switch them back and forth.
+func setUncatchable(ignore bool) (wereDefault bool) {
 	var h uintptr // SIG_DFL
 	if ignore {
 		h = 1 // SIG_IGN
 	}
+	wereDefault = true
 	for _, n := range []uintptr{32, 34} {
-		sa := sigaction{handler: h}
-		_, _, _ = unix.RawSyscall6(unix.SYS_RT_SIGACTION, n, uintptr(unsafe.Pointer(&sa)), 0, 8, 0, 0)
+		sa, old := sigaction{handler: h}, sigaction{}
+		_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, n, uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&old)), 8, 0, 0)
+		if e != 0 || old.handler != 0 {
+			wereDefault = false
+		}
 	}
+	return wereDefault
 }
 
 // action is what drover does with a signal it received.
