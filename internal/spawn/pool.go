@@ -86,7 +86,7 @@ type Config struct {
 	// MaxWorkers is the hard upper bound of the pool (from pids.max,
 	// RLIMIT_NPROC and DROVER_WORKERS_MAX); 0 means no bound.
 	MaxWorkers int
-	Log *slog.Logger
+	Log        *slog.Logger
 }
 
 func (c *Config) defaults() {
