@@ -237,6 +237,7 @@ func (h *harness) sync() {
 // advance moves the clock, firing due timers in order, each handled before the next.
 func (h *harness) advance(d time.Duration) {
 	h.t.Helper()
+	h.sync() // what the test posted happens before the clock moves
 	until := h.env.now().Add(d)
 	for {
 		t := h.env.due(until)
@@ -296,6 +297,7 @@ func (h *harness) die(pid int, sig syscall.Signal) {
 // had ended by it.
 func (h *harness) obey() {
 	h.t.Helper()
+	h.sync()
 	h.env.mu.Lock()
 	kills := h.env.kills
 	h.env.kills = nil
@@ -324,15 +326,25 @@ func (h *harness) killsOf(pid int) []syscall.Signal {
 }
 
 func (h *harness) execd(pid int) {
+	h.t.Helper()
+	h.sync()
+	timers := h.env.pending()
 	h.start.mu.Lock()
 	c := h.start.execd[pid]
 	h.start.mu.Unlock()
 	close(c)
-	// The pool learns of it on another goroutine: wait for the effect.
+	// The pool learns of it on another goroutine: wait for the effect (the
+	// worker ready, or its ready delay running). Notify mode has none.
 	h.waitFor("the pool to see pid "+itoa(pid)+" exec", func() bool {
+		switch {
+		case h.p.cfg.ReadyNotify:
+			return true
+		case h.p.cfg.ReadyDelay > 0:
+			return h.env.pending() > timers
+		}
 		for _, w := range h.snap().Workers {
 			if w.Pid == pid {
-				return w.State != "starting" || h.p.cfg.ReadyNotify || h.p.cfg.ReadyDelay > 0
+				return w.State != "starting"
 			}
 		}
 		return true
