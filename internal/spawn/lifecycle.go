@@ -141,8 +141,7 @@ func (p *Pool) markReady(w *worker) {
 		_ = p.env.signal(w.pid, sig)
 	}
 	w.held = nil
-	if p.cfg.Watchdog > 0 && !w.watched {
-		w.watched = true // one timer chain per worker, even if READY=1 comes again
+	if p.cfg.Watchdog > 0 && w.watchdog == nil { // READY=1 may come again
 		p.armWatchdog(w, p.cfg.Watchdog)
 	}
 	if w.slot.next == w {
@@ -150,20 +149,30 @@ func (p *Pool) markReady(w *worker) {
 	}
 }
 
+// armWatchdog keeps one timer per worker however often it is re-armed, so
+// a worker that runs for months does not collect timers.
 func (p *Pool) armWatchdog(w *worker, d time.Duration) {
-	p.after(w, d, func() {
-		if w.asked() {
-			return
-		}
-		silent := p.env.now().Sub(w.lastPing)
-		if silent < p.cfg.Watchdog {
-			p.armWatchdog(w, p.cfg.Watchdog-silent)
-			return
-		}
-		p.cfg.Log.Warn("worker sent no WATCHDOG=1 in time; killing it",
-			"worker", w.slot.id, "pid", w.pid, "DROVER_WATCHDOG", p.cfg.Watchdog)
-		p.kill(w, reasonWatchdog)
+	w.watchdog = p.env.afterFunc(d, func() {
+		p.post(func() {
+			if p.st.pids[w.pid] == w {
+				p.watchdogDue(w)
+			}
+		})
 	})
+}
+
+func (p *Pool) watchdogDue(w *worker) {
+	if w.asked() {
+		return
+	}
+	silent := p.env.now().Sub(w.lastPing)
+	if silent < p.cfg.Watchdog {
+		p.armWatchdog(w, p.cfg.Watchdog-silent)
+		return
+	}
+	p.cfg.Log.Warn("worker sent no WATCHDOG=1 in time; killing it",
+		"worker", w.slot.id, "pid", w.pid, "DROVER_WATCHDOG", p.cfg.Watchdog)
+	p.kill(w, reasonWatchdog)
 }
 
 // stop asks a worker's process group to stop, and kills it after the timeout.

@@ -304,3 +304,20 @@ func TestFilesError(t *testing.T) {
 		t.Fatalf("result %+v", r)
 	}
 }
+
+// A long-lived worker's watchdog keeps one timer, not one per period.
+func TestWatchdogKeepsOneTimer(t *testing.T) {
+	h := newHarness(t, Config{Workers: 1, ReadyNotify: true, StartupTimeout: time.Second, Watchdog: time.Second})
+	pid := h.only()
+	h.p.Notify(pid, map[string]string{"READY": "1"})
+	for i := 0; i < 100; i++ {
+		h.p.Notify(pid, map[string]string{"WATCHDOG": "1"})
+		h.advance(600 * time.Millisecond)
+	}
+	if n := h.env.pending(); n != 1 {
+		t.Fatalf("%d timers pending, want the watchdog's one (the startup timeout has fired)", n)
+	}
+	if len(h.killsOf(pid)) != 0 {
+		t.Fatal("a pinging worker was killed")
+	}
+}

@@ -89,15 +89,15 @@ type worker struct {
 	held     []syscall.Signal
 	status   string // STATUS= from sd_notify
 	lastPing time.Time
-	watched  bool // the watchdog timer chain runs
 	usage    Usage
 
 	stopReason string // set when drover asked it to stop
 	killed     bool   // had to be SIGKILLed after the stop timeout
 	purpose    string // why it replaces the slot's worker; "" for the slot's own
 
-	gone   chan struct{} // closed when reaped: ends the wait for exec
-	timers []timer
+	gone     chan struct{} // closed when reaped: ends the wait for exec
+	timers   []timer       // one-shot: startup timeout, ready delay, stop timeout
+	watchdog timer
 }
 
 // asked says drover has told the worker to stop; only once per worker.
@@ -110,6 +110,9 @@ func (w *worker) cancelTimers() {
 		t.Stop()
 	}
 	w.timers = nil
+	if w.watchdog != nil {
+		w.watchdog.Stop()
+	}
 }
 
 // slot is a stable worker identity (DROVER_WORKER_ID) that survives restarts.
