@@ -373,16 +373,6 @@ func (h *harness) result() Result {
 	}
 }
 
-// finished says whether Run has returned, without waiting.
-func (h *harness) finished() bool {
-	select {
-	case <-h.p.Done():
-		return true
-	default:
-		return false
-	}
-}
-
 func (h *harness) worker(pid int) WorkerState {
 	h.t.Helper()
 	for _, w := range h.snap().Workers {

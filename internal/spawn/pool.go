@@ -3,7 +3,9 @@
 // them on shutdown.
 //
 // One goroutine (Run) owns all pool state; every public method only posts a
-// closure to it. Exit statuses come from outside (the reaper, via Exited):
+// message to it. The operating system and the clock are reached only
+// through env, so the policy is tested with a fake clock and fake
+// processes. Exit statuses come from outside (the reaper, via Exited):
 // this package never waits for a process itself, because a second waiter
 // would steal statuses from the only one allowed.
 package spawn
@@ -62,7 +64,7 @@ type Usage struct {
 type Config struct {
 	Workers        int
 	Restart        Policy
-	BackoffMin     time.Duration // first restart delay after a failure
+	BackoffMin     time.Duration // delay after the second failure in a row (the first restarts at once)
 	BackoffMax     time.Duration
 	ResetAfter     time.Duration // ready this long: the failure count starts over
 	MinUptime      time.Duration // a clean exit sooner than this after ready is a failure
