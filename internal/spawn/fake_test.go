@@ -216,8 +216,19 @@ func newHarness(t *testing.T, cfg Config) *harness {
 			t.Log(h.logs.String())
 		}
 	})
-	h.sync()
+	h.boot()
 	return h
+}
+
+// boot waits until Run has gone through its initial starts.
+func (h *harness) boot() {
+	h.t.Helper()
+	h.waitFor("the initial starts", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		booted, err := ask(ctx, h.p, func() bool { return h.p.st.booted })
+		return booted || err != nil
+	})
 }
 
 // sync waits until the owner goroutine has handled everything posted so far.

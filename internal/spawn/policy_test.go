@@ -1,6 +1,8 @@
 package spawn
 
 import (
+	"log/slog"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -320,4 +322,40 @@ func TestOrphansCounted(t *testing.T) {
 	if s := h.snap(); s.Orphans != 2 || len(s.Workers) != 1 {
 		t.Fatalf("orphans %d workers %v", s.Orphans, s.Workers)
 	}
+}
+
+// A TERM while the initial workers start stops the starting at once.
+func TestShutdownWhileStarting(t *testing.T) {
+	env := newFakeEnv()
+	f := &hookStarter{}
+	p, err := newPool(Config{Workers: 10, Starter: f, Log: slog.New(slog.DiscardHandler)}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.p = p
+	h := &harness{t: t, p: p, env: env, res: make(chan Result, 1), logs: &logBuf{}}
+	go func() { h.res <- p.Run() }()
+	h.boot()
+	if f.n != 3 {
+		t.Fatalf("%d workers started, want 3: the shutdown came during the third", f.n)
+	}
+	h.obey()
+	if r := h.result(); r.Code != 0 || r.Reason != "stopped" {
+		t.Fatalf("result %+v", r)
+	}
+}
+
+// hookStarter asks for a shutdown during its third start, and has every
+// stop signal end the worker at once.
+type hookStarter struct {
+	p *Pool
+	n int
+}
+
+func (f *hookStarter) Start(env []string, files []*os.File) (Process, error) {
+	f.n++
+	if f.n == 3 {
+		f.p.Shutdown(0)
+	}
+	return Process{Pid: 5000 + f.n}, nil
 }

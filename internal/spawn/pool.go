@@ -242,18 +242,42 @@ func (p *Pool) Run() Result {
 	}
 	p.st.desired = p.cfg.Workers
 	for _, s := range p.st.slots {
-		p.start(s, "")
-	}
-	p.maybeFinish()
-	for !p.st.finished {
-		m := <-p.inbox
-		if m.f != nil {
-			m.f()
-		} else {
-			p.exited(m.exit)
+		// Starting many workers takes a while: a TERM, a reaped pid or a
+		// snapshot must not wait for all of them.
+		p.handleQueued()
+		if p.st.stopping || p.st.finished {
+			break
+		}
+		if s.cur == nil && !s.waiting() && !s.removed {
+			p.start(s, "")
 		}
 	}
+	p.st.booted = true
+	p.maybeFinish()
+	for !p.st.finished {
+		p.handle(<-p.inbox)
+	}
 	return p.st.result
+}
+
+func (p *Pool) handle(m msg) {
+	if m.f != nil {
+		m.f()
+	} else {
+		p.exited(m.exit)
+	}
+}
+
+// handleQueued handles what has arrived so far, without waiting.
+func (p *Pool) handleQueued() {
+	for {
+		select {
+		case m := <-p.inbox:
+			p.handle(m)
+		default:
+			return
+		}
+	}
 }
 
 // workerEnv is the environment of a new worker in slot.

@@ -164,6 +164,7 @@ type state struct {
 	resizeAt   time.Time
 	startFails bool // in a streak of start attempts refused for lack of resources
 
+	booted     bool // the initial workers have been started (or a stop cut that short)
 	failed     bool // a worker failed (restart never: the result is the first failure's)
 	failCode   int
 	anyKilled  bool
