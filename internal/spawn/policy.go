@@ -9,8 +9,11 @@ import (
 func (p *Pool) afterExit(s *slot, w *worker, status syscall.WaitStatus) {
 	c := code(status)
 	desc := describe(status)
-	p.st.lastCode, s.lastExit = c, desc
+	s.lastExit = desc
 	log := p.cfg.Log.With("worker", s.id, "pid", w.pid, "status", desc)
+	if c != 0 && !p.st.failed {
+		p.st.failed, p.st.failCode = true, c // restart never: drover's status
+	}
 	if p.st.stopping || s.removed {
 		log.Info("worker stopped")
 		return
@@ -20,10 +23,11 @@ func (p *Pool) afterExit(s *slot, w *worker, status syscall.WaitStatus) {
 		return
 	}
 	forced := w.stopReason == reasonStartup || w.stopReason == reasonWatchdog
-	if w.ready && time.Since(w.readyAt) >= p.cfg.ResetAfter {
+	now := p.env.now()
+	if w.ready() && now.Sub(w.readyAt) >= p.cfg.ResetAfter {
 		s.failures = 0
 	}
-	clean := c == 0 && !forced && w.ready && time.Since(w.readyAt) >= p.cfg.MinUptime
+	clean := c == 0 && !forced && w.ready() && now.Sub(w.readyAt) >= p.cfg.MinUptime
 
 	switch {
 	case p.cfg.Restart == Never:
@@ -41,7 +45,7 @@ func (p *Pool) afterExit(s *slot, w *worker, status syscall.WaitStatus) {
 	}
 	if clean {
 		log.Info("worker exited; restarting")
-		p.scheduleRestart(s, 0, reason)
+		p.scheduleStart(s, 0, reason)
 		return
 	}
 	s.failures++
@@ -56,40 +60,58 @@ func (p *Pool) afterExit(s *slot, w *worker, status syscall.WaitStatus) {
 		p.stopAll()
 		return
 	}
-	delay := p.backoff(s.failures)
+	delay := p.delay(s.failures - 1)
 	log.Warn("worker failed; restarting", "in", delay, "failures", s.failures)
-	p.scheduleRestart(s, delay, reason)
+	p.scheduleStart(s, delay, reason)
 }
 
-// backoff doubles from BackoffMin for each consecutive failure, up to BackoffMax.
-func (p *Pool) backoff(failures int) time.Duration {
+// delay is the wait before the next start after n failures in a row: none
+// for the first (a single crash should cost no more than a fork), then
+// BackoffMin doubling up to BackoffMax.
+func (p *Pool) delay(n int) time.Duration {
+	if n <= 0 {
+		return 0
+	}
 	d := p.cfg.BackoffMin
-	for i := 1; i < failures && d < p.cfg.BackoffMax; i++ {
+	for i := 1; i < n && d < p.cfg.BackoffMax; i++ {
 		d *= 2
 	}
 	return min(d, p.cfg.BackoffMax)
 }
 
-func (p *Pool) scheduleRestart(s *slot, delay time.Duration, reason string) {
-	s.waiting = true
-	restart := func() {
-		s.waiting, s.backoff = false, nil
-		if p.st.stopping || s.removed || s.cur != nil {
-			return
-		}
-		s.restarts++
-		p.st.restarts[reason]++
-		p.start(s, "")
-	}
+// scheduleStart starts the slot's worker after delay; a non-empty reason
+// counts it as a restart. A slot never has more than one start pending.
+func (p *Pool) scheduleStart(s *slot, delay time.Duration, reason string) {
+	s.cancelBackoff()
 	if delay <= 0 {
-		restart()
+		p.restart(s, reason)
 		return
 	}
-	s.backoff = time.AfterFunc(delay, func() { p.post(restart) })
+	var t timer
+	t = p.env.afterFunc(delay, func() {
+		p.post(func() {
+			if s.backoff == t {
+				s.backoff = nil
+				p.restart(s, reason)
+			}
+		})
+	})
+	s.backoff = t
+}
+
+func (p *Pool) restart(s *slot, reason string) {
+	if p.st.stopping || s.removed || s.cur != nil {
+		return
+	}
+	if reason != "" {
+		s.restarts++
+		p.st.restarts[reason]++
+	}
+	p.start(s, "")
 }
 
 // shutdown drains, then stops. The second call cuts the drain short.
-func (p *Pool) shutdown(drain time.Duration, why string) {
+func (p *Pool) shutdown(drain time.Duration) {
 	if p.st.stopping {
 		return
 	}
@@ -99,7 +121,7 @@ func (p *Pool) shutdown(drain time.Duration, why string) {
 	}
 	p.st.draining = true
 	p.cfg.Log.Info("draining: not ready any more, stopping workers after the delay", "DROVER_DRAIN_DELAY", drain)
-	p.st.drainT = time.AfterFunc(drain, func() { p.post(p.stopAll) })
+	p.st.drainT = p.env.afterFunc(drain, func() { p.post(p.stopAll) })
 }
 
 // stopAll sends every worker the stop signal and lets no slot restart.
@@ -108,6 +130,7 @@ func (p *Pool) stopAll() {
 		return
 	}
 	p.st.stopping, p.st.draining = true, true
+	p.st.reloading, p.st.reloadPending = false, false
 	if p.st.drainT != nil {
 		p.st.drainT.Stop()
 	}
@@ -115,13 +138,10 @@ func (p *Pool) stopAll() {
 		p.cfg.Log.Info("stopping workers", "signal", SignalName(p.cfg.StopSignal), "DROVER_STOP_TIMEOUT", p.cfg.StopTimeout)
 	}
 	for _, s := range p.st.slots {
-		if s.backoff != nil {
-			s.backoff.Stop()
-			s.backoff, s.waiting = nil, false
-		}
+		s.cancelBackoff()
 	}
 	for _, w := range p.st.pids {
-		if w.stopping && w.stopReason != reasonShutdown {
+		if w.asked() && w.stopReason != reasonShutdown {
 			// Already on its way out; keep its clock, but let a kill
 			// after the stop timeout count as one of the shutdown.
 			continue
@@ -138,9 +158,7 @@ func (p *Pool) releaseSlots() {
 		if !s.removed || s.alive(&p.st) > 0 {
 			return
 		}
-		if s.backoff != nil {
-			s.backoff.Stop()
-		}
+		s.cancelBackoff()
 		p.cfg.Release(s.id)
 		p.st.slots = p.st.slots[:n-1]
 	}
@@ -162,8 +180,10 @@ func (p *Pool) maybeFinish() {
 	switch {
 	case p.st.gaveUp:
 		r = Result{Code: p.st.giveUpCode, Reason: "crash limit reached"}
+	case p.cfg.Restart == Never && p.st.failed:
+		r = Result{Code: p.st.failCode, Reason: "first failed worker's status"}
 	case p.cfg.Restart == Never:
-		r = Result{Code: p.st.lastCode, Reason: "last worker's status"}
+		r = Result{Code: 0, Reason: "every worker exited 0"}
 	case p.st.anyKilled:
 		r = Result{Code: 137, Reason: "a worker had to be killed"}
 	case p.st.stopping:
@@ -171,9 +191,7 @@ func (p *Pool) maybeFinish() {
 	}
 	p.st.finished, p.st.result = true, r
 	for _, s := range p.st.slots {
-		if s.backoff != nil {
-			s.backoff.Stop()
-		}
+		s.cancelBackoff()
 	}
 	if p.st.drainT != nil {
 		p.st.drainT.Stop()

@@ -3,7 +3,9 @@
 // them on shutdown.
 //
 // One goroutine (Run) owns all pool state; every public method only posts a
-// closure to it. Exit statuses come from outside (the reaper, via Exited):
+// message to it. The operating system and the clock are reached only
+// through env, so the policy is tested with a fake clock and fake
+// processes. Exit statuses come from outside (the reaper, via Exited):
 // this package never waits for a process itself, because a second waiter
 // would steal statuses from the only one allowed.
 package spawn
@@ -16,6 +18,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // Policy says which worker exits are followed by a restart.
@@ -60,7 +64,7 @@ type Usage struct {
 type Config struct {
 	Workers        int
 	Restart        Policy
-	BackoffMin     time.Duration // first restart delay after a failure
+	BackoffMin     time.Duration // delay after the second failure in a row (the first restarts at once)
 	BackoffMax     time.Duration
 	ResetAfter     time.Duration // ready this long: the failure count starts over
 	MinUptime      time.Duration // a clean exit sooner than this after ready is a failure
@@ -81,14 +85,10 @@ type Config struct {
 	// Release is called once a removed slot has no worker left.
 	Release func(slot int)
 	Starter Starter
-	// Kill signals a worker's process group (Kill in this package).
-	Kill func(pid int, sig syscall.Signal) error
-	// Signal sends a forwarded signal to the worker process itself.
-	Signal func(pid int, sig syscall.Signal) error
-	// Owners lists pids that may own a notify sender: its process group
-	// leader and its ancestors (Owners in this package).
-	Owners func(pid int) []int
-	Log    *slog.Logger
+	// MaxWorkers is the hard upper bound of the pool (from pids.max,
+	// RLIMIT_NPROC and DROVER_WORKERS_MAX); 0 means no bound.
+	MaxWorkers int
+	Log        *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -116,14 +116,8 @@ func (c *Config) defaults() {
 	if c.Release == nil {
 		c.Release = func(int) {}
 	}
-	if c.Kill == nil {
-		c.Kill = Kill
-	}
-	if c.Signal == nil {
-		c.Signal = syscall.Kill
-	}
-	if c.Owners == nil {
-		c.Owners = Owners
+	if c.MaxWorkers > 0 && c.Workers > c.MaxWorkers {
+		c.Workers = c.MaxWorkers
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -139,26 +133,40 @@ type Result struct {
 // Pool is the worker pool. Create with New, drive with Run.
 type Pool struct {
 	cfg   Config
-	inbox chan func()
+	env   env
+	inbox chan msg
 	done  chan struct{}
 	st    state
 }
 
+// msg is one unit of work for the owner goroutine: a closure, or (f nil) a
+// reaped pid, which is by far the most frequent and needs no allocation.
+type msg struct {
+	f    func()
+	exit Exit
+}
+
 // New checks the config; nothing starts before Run.
 func New(cfg Config) (*Pool, error) {
+	return newPool(cfg, osEnv{proc: procfs.DefaultMountPoint})
+}
+
+func newPool(cfg Config, e env) (*Pool, error) {
 	if cfg.Starter == nil {
 		return nil, fmt.Errorf("spawn: no Starter")
 	}
 	cfg.defaults()
-	p := &Pool{cfg: cfg, inbox: make(chan func(), 1024), done: make(chan struct{})}
+	p := &Pool{cfg: cfg, env: e, inbox: make(chan msg, 1024), done: make(chan struct{})}
 	p.st.init()
 	return p, nil
 }
 
 // post hands f to the owner goroutine; after Run has returned, f is dropped.
-func (p *Pool) post(f func()) {
+func (p *Pool) post(f func()) { p.send(msg{f: f}) }
+
+func (p *Pool) send(m msg) {
 	select {
-	case p.inbox <- f:
+	case p.inbox <- m:
 	case <-p.done:
 	}
 }
@@ -167,18 +175,24 @@ func (p *Pool) post(f func()) {
 func (p *Pool) Done() <-chan struct{} { return p.done }
 
 // Exited reports a reaped process. Pids the pool never started are orphans.
-func (p *Pool) Exited(e Exit) { p.post(func() { p.exited(e) }) }
+func (p *Pool) Exited(e Exit) { p.send(msg{exit: e}) }
 
 // Shutdown starts the graceful stop: the pool reports draining at once,
 // keeps serving for drain, then stops every worker. A second call stops
 // at once.
-func (p *Pool) Shutdown(drain time.Duration) { p.post(func() { p.shutdown(drain, "") }) }
+func (p *Pool) Shutdown(drain time.Duration) { p.post(func() { p.shutdown(drain) }) }
 
 // Signal forwards sig to every worker.
 func (p *Pool) Signal(sig syscall.Signal) { p.post(func() { p.forward(sig) }) }
 
-// Scale adds (+1) or removes (-1) a worker.
+// Scale adds (+1) or removes (-1) a worker (SIGTTIN / SIGTTOU). Adding
+// beyond MaxWorkers and removing the last worker are refused with a log line.
 func (p *Pool) Scale(delta int) { p.post(func() { p.scale(delta) }) }
+
+// SetDesired grows or shrinks the pool to n workers, clamped to
+// [1, MaxWorkers], the way Scale does one step at a time; why is logged and
+// shown in snapshots (e.g. "cpu budget 1 -> 2 (cgroup v1 quota)").
+func (p *Pool) SetDesired(n int, why string) { p.post(func() { p.setDesired(n, why) }) }
 
 // Reload replaces every worker, one slot at a time, never lowering the
 // number of ready workers.
@@ -228,14 +242,42 @@ func (p *Pool) Run() Result {
 	}
 	p.st.desired = p.cfg.Workers
 	for _, s := range p.st.slots {
-		p.start(s, "")
+		// Starting many workers takes a while: a TERM, a reaped pid or a
+		// snapshot must not wait for all of them.
+		p.handleQueued()
+		if p.st.stopping || p.st.finished {
+			break
+		}
+		if s.cur == nil && !s.waiting() && !s.removed {
+			p.start(s, "")
+		}
 	}
+	p.st.booted = true
 	p.maybeFinish()
 	for !p.st.finished {
-		f := <-p.inbox
-		f()
+		p.handle(<-p.inbox)
 	}
 	return p.st.result
+}
+
+func (p *Pool) handle(m msg) {
+	if m.f != nil {
+		m.f()
+	} else {
+		p.exited(m.exit)
+	}
+}
+
+// handleQueued handles what has arrived so far, without waiting.
+func (p *Pool) handleQueued() {
+	for {
+		select {
+		case m := <-p.inbox:
+			p.handle(m)
+		default:
+			return
+		}
+	}
 }
 
 // workerEnv is the environment of a new worker in slot.

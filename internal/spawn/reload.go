@@ -68,6 +68,7 @@ func (p *Pool) promote(s *slot) {
 }
 
 // replacementFailed keeps the old worker serving and ends the reload.
+// (A replacement stopped by a shutdown or a scale-down has not failed.)
 func (p *Pool) replacementFailed(s *slot, why string) {
 	p.cfg.Log.Error("replacement worker failed before it was ready; keeping the old one",
 		"worker", s.id, "status", why)
@@ -84,36 +85,72 @@ func (p *Pool) scale(delta int) {
 	}
 	switch {
 	case delta > 0:
-		p.st.desired++
-		var s *slot
-		if p.st.desired <= len(p.st.slots) {
-			s = p.st.slots[p.st.desired-1] // still stopping: take it back
-			s.removed, s.done, s.failures = false, false, 0
-		} else {
-			s = p.addSlot()
+		if p.cfg.MaxWorkers > 0 && p.st.desired >= p.cfg.MaxWorkers {
+			p.cfg.Log.Warn("not adding a worker: the pool is at its maximum", "workers", p.st.desired, "max", p.cfg.MaxWorkers)
+			return
 		}
+		p.grow()
 		p.cfg.Log.Info("adding a worker", "workers", p.st.desired)
-		if s.cur == nil && !s.waiting {
-			p.start(s, "")
-		}
 	case delta < 0:
 		if p.st.desired <= 1 {
 			p.cfg.Log.Warn("not removing the last worker")
 			return
 		}
-		p.st.desired--
-		s := p.st.slots[p.st.desired]
-		s.removed = true
-		if s.backoff != nil {
-			s.backoff.Stop()
-			s.backoff, s.waiting = nil, false
-		}
+		p.shrink()
 		p.cfg.Log.Info("removing a worker", "workers", p.st.desired)
-		p.stop(s.next, reasonScale)
-		p.stop(s.cur, reasonScale)
-		s.cur, s.next = nil, nil
-		p.releaseSlots()
-		p.advanceReload()
-		p.maybeFinish()
 	}
+}
+
+// setDesired moves the pool to n workers one slot at a time, the same way
+// as scale, and logs one line for the whole change.
+func (p *Pool) setDesired(n int, why string) {
+	if p.st.draining {
+		return
+	}
+	n = max(n, 1)
+	if p.cfg.MaxWorkers > 0 {
+		n = min(n, p.cfg.MaxWorkers)
+	}
+	if n == p.st.desired {
+		return
+	}
+	p.cfg.Log.Info("resizing the pool", "from", p.st.desired, "to", n, "why", why)
+	for p.st.desired < n {
+		p.grow()
+	}
+	for p.st.desired > n {
+		p.shrink()
+	}
+	p.st.resizes++
+	p.st.resizeWhy, p.st.resizeAt = why, p.env.now()
+}
+
+// grow adds the next slot, taking back one still stopping if there is one.
+func (p *Pool) grow() {
+	p.st.desired++
+	var s *slot
+	if p.st.desired <= len(p.st.slots) {
+		s = p.st.slots[p.st.desired-1]
+		s.removed, s.done, s.failures, s.retries = false, false, 0, 0
+	} else {
+		s = p.addSlot()
+	}
+	if s.cur == nil && !s.waiting() {
+		p.start(s, "")
+	}
+}
+
+// shrink stops the highest slot's workers gracefully; the slot's sockets
+// are released once they are gone.
+func (p *Pool) shrink() {
+	p.st.desired--
+	s := p.st.slots[p.st.desired]
+	s.removed = true
+	s.cancelBackoff()
+	p.stop(s.next, reasonScale)
+	p.stop(s.cur, reasonScale)
+	s.cur, s.next = nil, nil
+	p.releaseSlots()
+	p.advanceReload()
+	p.maybeFinish()
 }

@@ -3,18 +3,33 @@ package spawn
 import (
 	"strconv"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
-// SignalName is the conventional name ("SIGTERM"), used in logs and as the
-// metric label for forwarded signals.
+// sigrtmin is the first real-time signal a program can use: glibc and musl
+// keep 32 and 33 for themselves.
+const sigrtmin = 34
+
+// SignalName is the conventional name ("SIGTERM", "SIGRTMIN+3"), used in
+// logs and as the metric label for forwarded signals.
 func SignalName(sig syscall.Signal) string {
-	if n, ok := signalNames()[sig]; ok {
+	if n := unix.SignalName(sig); n != "" {
 		return n
+	}
+	if sig >= sigrtmin && sig <= 64 {
+		if sig == sigrtmin {
+			return "SIGRTMIN"
+		}
+		return "SIGRTMIN+" + strconv.Itoa(int(sig-sigrtmin))
 	}
 	return "SIG" + strconv.Itoa(int(sig))
 }
 
-// ParseSignal reads a signal name with or without the SIG prefix, or a number.
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// ParseSignal reads a signal name with or without the SIG prefix, or a
+// number. Kept only while the root config still calls it.
 func ParseSignal(s string) (syscall.Signal, bool) {
 	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
 		return syscall.Signal(n), true
@@ -22,30 +37,6 @@ func ParseSignal(s string) (syscall.Signal, bool) {
 	if len(s) < 3 || s[:3] != "SIG" {
 		s = "SIG" + s
 	}
-	for sig, name := range signalNames() {
-		if name == s {
-			return sig, true
-		}
-	}
-	return 0, false
+	sig := unix.SignalNum(s)
+	return sig, sig != 0
 }
-
-// signalNames is the standard Linux signals (a function, so no package
-// state can be changed by anyone).
-func signalNames() map[syscall.Signal]string {
-	return map[syscall.Signal]string{
-		syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT", syscall.SIGQUIT: "SIGQUIT",
-		syscall.SIGILL: "SIGILL", syscall.SIGTRAP: "SIGTRAP", syscall.SIGABRT: "SIGABRT",
-		syscall.SIGBUS: "SIGBUS", syscall.SIGFPE: "SIGFPE", syscall.SIGKILL: "SIGKILL",
-		syscall.SIGUSR1: "SIGUSR1", syscall.SIGSEGV: "SIGSEGV", syscall.SIGUSR2: "SIGUSR2",
-		syscall.SIGPIPE: "SIGPIPE", syscall.SIGALRM: "SIGALRM", syscall.SIGTERM: "SIGTERM",
-		syscall.SIGSTKFLT: "SIGSTKFLT", syscall.SIGCHLD: "SIGCHLD", syscall.SIGCONT: "SIGCONT",
-		syscall.SIGSTOP: "SIGSTOP", syscall.SIGTSTP: "SIGTSTP", syscall.SIGTTIN: "SIGTTIN",
-		syscall.SIGTTOU: "SIGTTOU", syscall.SIGURG: "SIGURG", syscall.SIGXCPU: "SIGXCPU",
-		syscall.SIGXFSZ: "SIGXFSZ", syscall.SIGVTALRM: "SIGVTALRM", syscall.SIGPROF: "SIGPROF",
-		syscall.SIGWINCH: "SIGWINCH", syscall.SIGIO: "SIGIO", syscall.SIGPWR: "SIGPWR",
-		syscall.SIGSYS: "SIGSYS",
-	}
-}
-
-func itoa(n int) string { return strconv.Itoa(n) }

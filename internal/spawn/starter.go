@@ -8,7 +8,7 @@ import (
 )
 
 // Process is a started worker. Execd is closed once the worker is running
-// the user's program: signals forwarded before that are held.
+// the user's program (nil: it already is).
 type Process struct {
 	Pid   int
 	Execd <-chan struct{}
@@ -20,6 +20,13 @@ type Starter interface {
 	Start(env []string, files []*os.File) (Process, error)
 }
 
+// Transient says a start failed for lack of resources (processes,
+// descriptors, memory), not because of the command: worth retrying.
+func Transient(err error) bool {
+	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EMFILE) ||
+		errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOMEM)
+}
+
 // StartError turns a failure to start the program into the shell's status
 // for it: 127 when it does not exist, 126 when it cannot be executed.
 func StartError(err error) int {
@@ -27,14 +34,4 @@ func StartError(err error) int {
 		return 127
 	}
 	return 126
-}
-
-// Kill signals a worker's whole process group, falling back to the worker
-// alone if it left its group (setsid, daemon-style apps).
-func Kill(pid int, sig syscall.Signal) error {
-	err := syscall.Kill(-pid, sig)
-	if errors.Is(err, syscall.ESRCH) {
-		err = syscall.Kill(pid, sig)
-	}
-	return err
 }

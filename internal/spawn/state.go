@@ -5,16 +5,75 @@ import (
 	"time"
 )
 
-// Stop reasons; the ones that are also restart reasons show in metrics.
+// phase is where a worker (or a slot without one) stands. The names are
+// what /status and the drover_workers{state} metric show.
+type phase int
+
+const (
+	// phaseStarting: forked; the user's program is not ready yet.
+	phaseStarting phase = iota
+	// phaseReady: serving; forwarded signals go straight to it.
+	phaseReady
+	// phaseStopping: on its way out, either because drover asked
+	// (stopReason set) or because it said STOPPING=1 itself.
+	phaseStopping
+	// phaseBackoff: a slot with no worker, waiting to start one.
+	phaseBackoff
+	// phaseExited: a slot finished for good (restart never/on-failure).
+	phaseExited
+	numPhases
+)
+
+func (ph phase) String() string {
+	switch ph {
+	case phaseStarting:
+		return "starting"
+	case phaseReady:
+		return "ready"
+	case phaseStopping:
+		return "stopping"
+	case phaseBackoff:
+		return "backoff"
+	case phaseExited:
+		return "exited"
+	}
+	return "unknown"
+}
+
+// States lists every state name a snapshot can show, for metrics that must
+// export a zero for the states nobody is in.
+func States() []string {
+	out := make([]string, 0, numPhases)
+	for ph := phase(0); ph < numPhases; ph++ {
+		out = append(out, ph.String())
+	}
+	return out
+}
+
+// Restart reasons: why a slot got a new worker. They label
+// drover_worker_restarts_total.
 const (
 	reasonExit     = "exit"
 	reasonReload   = "reload"
 	reasonMemory   = "memory"
 	reasonWatchdog = "watchdog"
 	reasonStartup  = "startup-timeout"
+)
+
+// Stop-only reasons: the worker is not replaced.
+const (
 	reasonScale    = "scale"
 	reasonShutdown = "shutdown"
 )
+
+// Reasons lists every restart reason a snapshot can count.
+func Reasons() []string {
+	return []string{reasonExit, reasonReload, reasonMemory, reasonWatchdog, reasonStartup}
+}
+
+// maxHeld bounds the signals held for a worker that is not ready yet; a
+// storm cannot grow the pool's memory.
+const maxHeld = 64
 
 // worker is one process. It belongs to a slot; during a replacement a slot
 // has two (cur serving, next starting) and stopped ones linger until reaped.
@@ -22,31 +81,38 @@ type worker struct {
 	slot    *slot
 	pid     int
 	gen     int
+	phase   phase
 	started time.Time
-	execd   bool
-	pending []syscall.Signal // forwarded before exec: delivered once execd
-
-	ready    bool
-	readyAt  time.Time
+	readyAt time.Time
+	// held are signals forwarded before the worker was ready: its program
+	// may not have set its handlers yet, and a default action could kill it.
+	held     []syscall.Signal
 	status   string // STATUS= from sd_notify
-	quitting bool   // sent STOPPING=1: going down on its own
 	lastPing time.Time
-	watched  bool // the watchdog timer runs
 	usage    Usage
 
-	stopping   bool
-	stopReason string
-	killed     bool // had to be SIGKILLed after the stop timeout
-	purpose    string
+	stopReason string // set when drover asked it to stop
+	killed     bool   // had to be SIGKILLed after the stop timeout
+	purpose    string // why it replaces the slot's worker; "" for the slot's own
 
-	timers []*time.Timer
+	gone     chan struct{} // closed when reaped: ends the wait for exec
+	timers   []timer       // one-shot: startup timeout, ready delay, stop timeout
+	watchdog timer
 }
+
+// asked says drover has told the worker to stop; only once per worker.
+func (w *worker) asked() bool { return w.stopReason != "" }
+
+func (w *worker) ready() bool { return w.phase == phaseReady }
 
 func (w *worker) cancelTimers() {
 	for _, t := range w.timers {
 		t.Stop()
 	}
 	w.timers = nil
+	if w.watchdog != nil {
+		w.watchdog.Stop()
+	}
 }
 
 // slot is a stable worker identity (DROVER_WORKER_ID) that survives restarts.
@@ -55,12 +121,21 @@ type slot struct {
 	cur      *worker // the worker serving this slot
 	next     *worker // its replacement, until ready
 	failures int     // consecutive failed starts
+	retries  int     // consecutive start attempts refused for lack of resources
 	restarts int
 	lastExit string
-	backoff  *time.Timer
-	waiting  bool // a restart is scheduled
-	done     bool // finished for good (restart never / on-failure after success)
-	removed  bool // scaled away; released once its workers are gone
+	backoff  timer // at most one pending start per slot
+	done     bool  // finished for good (restart never / on-failure after success)
+	removed  bool  // scaled away; released once its workers are gone
+}
+
+func (s *slot) waiting() bool { return s.backoff != nil }
+
+func (s *slot) cancelBackoff() {
+	if s.backoff != nil {
+		s.backoff.Stop()
+		s.backoff = nil
+	}
 }
 
 type state struct {
@@ -70,7 +145,7 @@ type state struct {
 	gen      int
 	draining bool
 	stopping bool
-	drainT   *time.Timer
+	drainT   timer
 
 	reloading     bool
 	reloadPending bool
@@ -79,7 +154,19 @@ type state struct {
 	signals  map[syscall.Signal]uint64
 	orphans  uint64
 
-	lastCode   int
+	// cpuDone is the CPU time of a slot's reaped workers; cpuSeen the highest
+	// total reported, so the per-slot counter never goes down.
+	cpuDone map[int]float64
+	cpuSeen map[int]float64
+
+	resizes    uint64
+	resizeWhy  string
+	resizeAt   time.Time
+	startFails bool // in a streak of start attempts refused for lack of resources
+
+	booted     bool // the initial workers have been started (or a stop cut that short)
+	failed     bool // a worker failed (restart never: the result is the first failure's)
+	failCode   int
 	anyKilled  bool
 	gaveUp     bool
 	giveUpCode int
@@ -91,9 +178,11 @@ func (s *state) init() {
 	s.pids = map[int]*worker{}
 	s.restarts = map[string]uint64{}
 	s.signals = map[syscall.Signal]uint64{}
+	s.cpuDone = map[int]float64{}
+	s.cpuSeen = map[int]float64{}
 }
 
-// workers of a slot that are still alive.
+// alive counts a slot's workers that are not reaped yet.
 func (s *slot) alive(st *state) int {
 	n := 0
 	for _, w := range st.pids {
