@@ -11,7 +11,7 @@ func (p *Pool) ShutdownWith(sig syscall.Signal) {
 		if p.st.stopping {
 			p.st.signals[sig]++
 			for _, w := range p.st.pids {
-				_ = p.cfg.Kill(w.pid, sig)
+				_ = p.env.kill(w.pid, sig)
 			}
 			return
 		}
@@ -26,7 +26,7 @@ func (p *Pool) SignalGroup(sig syscall.Signal) {
 	p.post(func() {
 		p.st.signals[sig]++
 		for _, w := range p.st.pids {
-			_ = p.cfg.Kill(w.pid, sig)
+			_ = p.env.kill(w.pid, sig)
 		}
 	})
 }
