@@ -137,7 +137,7 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 		err = nil
 	}
 	if s.HealthAddr != "" {
-		src := poolSource{pool: d.pool, usage: d.usage, cpu: cpu, minReady: s.MinReady, started: time.Now()}
+		src := poolSource{pool: d.pool, usage: d.usage, cpu: &cpuView{cpu: cpu}, minReady: s.MinReady, started: time.Now()}
 		names := healthNames()
 		d.srv, err = health.New(health.Options{
 			Addr: s.HealthAddr, Source: src, Logger: log, Names: names,

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -65,9 +66,32 @@ func notifyPath() (path string, cleanup func()) {
 type poolSource struct {
 	pool     *spawn.Pool
 	usage    *usage.Reader // nil when /proc cannot be read: no figures
-	cpu      health.CPU
+	cpu      *cpuView
 	minReady health.MinReady
 	started  time.Time
+}
+
+// cpuView is the CPU budget as last read: set by the budget follower,
+// read by every /status and /metrics request.
+type cpuView struct {
+	mu  sync.Mutex
+	cpu health.CPU
+}
+
+func (v *cpuView) get() health.CPU {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.cpu
+}
+
+// changed records a new budget and why the worker count followed it.
+func (v *cpuView) changed(next health.CPU, at time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	from := v.cpu.Cores
+	next.Changes = v.cpu.Changes + 1
+	next.LastChange = health.CPUChange{Time: at, From: from, To: next.Cores, Source: next.Source}
+	v.cpu = next
 }
 
 func (p poolSource) Snapshot(ctx context.Context, q health.Query) (health.Snapshot, error) {
@@ -83,7 +107,7 @@ func (p poolSource) Snapshot(ctx context.Context, q health.Query) (health.Snapsh
 		Desired:  st.Desired,
 		MinReady: p.minReady.Of(st.Desired),
 		Draining: st.Draining,
-		CPU:      p.cpu,
+		CPU:      p.cpu.get(),
 		Restarts: st.Restarts,
 		Orphans:  st.Orphans,
 		Signals:  st.Signals,
@@ -95,6 +119,7 @@ func (p poolSource) Snapshot(ctx context.Context, q health.Query) (health.Snapsh
 			ID: w.Slot, Pid: w.Pid, Generation: w.Generation, State: w.State, Ready: w.Ready,
 			Restarts: w.Restarts, Started: w.Started, LastExit: w.LastExit, Status: w.Status,
 			RSS: w.Usage.RSS, CPUSeconds: w.Usage.CPUSeconds,
+			CPUSecondsTotal: st.SlotCPUSeconds[w.Slot],
 		})
 	}
 	return out, nil
@@ -139,10 +164,7 @@ func sampleUsage(ctx context.Context, pool *spawn.Pool, r *usage.Reader, every t
 // at zero.
 func healthNames() health.Names {
 	forwarded := []syscall.Signal{unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
-	names := health.Names{
-		States:  []string{"starting", "ready", "stopping", "backoff", "exited"},
-		Reasons: []string{"exit", "watchdog", "memory", "startup-timeout", "reload"},
-	}
+	names := health.Names{States: spawn.States(), Reasons: spawn.Reasons()}
 	for _, sig := range forwarded {
 		names.Signals = append(names.Signals, unix.SignalName(sig))
 	}
