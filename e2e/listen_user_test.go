@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // DROVER_USER: workers serve a privileged port without ever being root.
 
@@ -75,9 +75,9 @@ func TestListenUserServesPrivilegedPort(t *testing.T) {
 	worker := worldExecutable(t)
 	for _, user := range []string{"nobody", "65534:65534"} {
 		t.Run(user, func(t *testing.T) {
-			p := startDrover(t, runOpts{pidns: true, env: []string{
+			p := start(t, opts{pidns: true, env: []string{
 				"DROVER_USER=" + user, "DROVER_LISTEN=127.0.0.1:" + strconv.Itoa(port), "DROVER_WORKERS=2",
-			}}, "env", "DROVER_TEST_HELPER=listen-http", worker)
+			}}, workerCommand(worker, "listen-http")...)
 			url := boundAddrs(t, p)[fmt.Sprintf("tcp-%d", port)]
 			distinctPids(t, url, 2)
 			creds := getURL(t, url, "/creds")
@@ -99,7 +99,7 @@ func TestListenUserServesPrivilegedPort(t *testing.T) {
 			if strings.Contains(strings.Join(p.lines(), "\n"), "cannot run") {
 				t.Errorf("the exec shim failed under DROVER_USER")
 			}
-			stop(t, p)
+			p.stop()
 		})
 	}
 }

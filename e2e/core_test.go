@@ -1,9 +1,8 @@
-package main
+package e2e
 
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -27,7 +26,7 @@ func TestExitCodesPassThrough(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			cmd := droverCmd(t, true, nil, "sh", "-c", "exit "+strconv.Itoa(code))
+			cmd := command(t, opts{pidns: true}, "sh", "-c", "exit "+strconv.Itoa(code))
 			if got := exitCode(cmd.Run()); got != code {
 				mu.Lock()
 				wrong = append(wrong, fmt.Sprintf("exit %d gave %d", code, got))
@@ -46,7 +45,7 @@ func TestDeathBySignalGives128PlusN(t *testing.T) {
 	needRoot(t)
 	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGABRT,
 		syscall.SIGKILL, syscall.SIGUSR1, syscall.SIGSEGV, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGALRM, syscall.SIGTERM} {
-		cmd := droverCmd(t, true, nil, "sh", "-c", fmt.Sprintf("kill -%d $$", int(sig)))
+		cmd := command(t, opts{pidns: true}, "sh", "-c", fmt.Sprintf("kill -%d $$", int(sig)))
 		if got, want := exitCode(cmd.Run()), 128+int(sig); got != want {
 			t.Errorf("worker killed by %v: drover exited %d, want %d", sig, got, want)
 		}
@@ -68,7 +67,7 @@ func TestMissingCommand127NotExecutable126(t *testing.T) {
 		{[]string{"/tmp"}, nil, 126, "cannot be executed"},
 		{[]string{"no-such-command-xyz"}, []string{"DROVER_WORKERS=2"}, 127, "command not found"},
 	} {
-		cmd := droverCmd(t, false, tc.env, tc.args...)
+		cmd := command(t, opts{env: tc.env}, tc.args...)
 		out, err := cmd.CombinedOutput()
 		if got := exitCode(err); got != tc.code || !strings.Contains(string(out), tc.msg) {
 			t.Errorf("drover %v: exit %d, output %q; want %d and %q", tc.args, got, out, tc.code, tc.msg)
@@ -83,16 +82,13 @@ func TestMissingCommand127NotExecutable126(t *testing.T) {
 // zombie is left in the namespace.
 func TestOrphansReapedAsPID1(t *testing.T) {
 	const n = 1000
-	p := startDrover(t, runOpts{pidns: true, env: []string{"N=" + strconv.Itoa(n), "DROVER_LOG_LEVEL=debug", "DROVER_WORKERS=1"}},
-		"sh", script("orphans.sh"))
+	p := start(t, opts{pidns: true, env: []string{"N=" + strconv.Itoa(n), "DROVER_LOG_LEVEL=debug", "DROVER_WORKERS=1"}},
+		"sh", testdata("orphans.sh"))
 	p.waitLog(`reaped orphan`, n, 60*time.Second)
 	if z := zombies(p.pid); len(z) > 0 {
 		t.Errorf("zombies left in the namespace: %v", z)
 	}
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
-		t.Fatalf("exit %d after SIGTERM, want 0", code)
-	}
+	p.stop()
 	if got := p.count(`reaped orphan`); got != n {
 		t.Errorf("reaped %d orphans, want %d", got, n)
 	}
@@ -101,27 +97,21 @@ func TestOrphansReapedAsPID1(t *testing.T) {
 // Not PID 1: drover makes itself a child subreaper and still reaps orphans.
 func TestSubreaperReapsOrphansWhenNotPID1(t *testing.T) {
 	const n = 20
-	p := startDrover(t, runOpts{env: []string{"N=" + strconv.Itoa(n), "DROVER_LOG_LEVEL=debug", "DROVER_WORKERS=1"}},
-		"sh", script("orphans.sh"))
+	p := start(t, opts{env: []string{"N=" + strconv.Itoa(n), "DROVER_LOG_LEVEL=debug", "DROVER_WORKERS=1"}},
+		"sh", testdata("orphans.sh"))
 	p.waitLog(`reaped orphan`, n, 30*time.Second)
 	if z := zombies(p.pid); len(z) > 0 {
 		t.Errorf("zombies left under drover: %v", z)
 	}
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
-		t.Fatalf("exit %d after SIGTERM, want 0", code)
-	}
+	p.stop()
 }
 
 // SIGTERM reaches every worker, and drover exits 0 when they all stop in time.
 func TestTermReachesEveryWorker(t *testing.T) {
 	rec := t.TempDir()
-	p := startDrover(t, runOpts{pidns: true, env: []string{"REC=" + rec, "DROVER_WORKERS=3"}}, "sh", script("record.sh"))
+	p := start(t, opts{pidns: true, env: []string{"REC=" + rec, "DROVER_WORKERS=3"}}, "sh", testdata("record.sh"))
 	files := waitRecords(t, rec, 3)
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
-		t.Fatalf("exit %d after SIGTERM, want 0", code)
-	}
+	p.stop()
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
 		if !strings.Contains(string(b), "TERM") {
@@ -133,15 +123,12 @@ func TestTermReachesEveryWorker(t *testing.T) {
 // A worker that ignores SIGTERM is killed after DROVER_STOP_TIMEOUT: exit 137.
 func TestIgnoredTermIsKilledAfterTimeout(t *testing.T) {
 	rec := t.TempDir()
-	p := startDrover(t, runOpts{pidns: true, env: []string{"REC=" + rec, "IGNORE_TERM=1", "DROVER_WORKERS=2", "DROVER_STOP_TIMEOUT=300ms"}},
-		"sh", script("record.sh"))
+	p := start(t, opts{pidns: true, env: []string{"REC=" + rec, "IGNORE_TERM=1", "DROVER_WORKERS=2", "DROVER_STOP_TIMEOUT=300ms"}},
+		"sh", testdata("record.sh"))
 	waitRecords(t, rec, 2)
-	start := time.Now()
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 137 {
-		t.Fatalf("exit %d, want 137", code)
-	}
-	if d := time.Since(start); d < 300*time.Millisecond {
+	t0 := time.Now()
+	p.stopWith(syscall.SIGTERM, 137)
+	if d := time.Since(t0); d < 300*time.Millisecond {
 		t.Errorf("killed after %s, before the 300ms stop timeout", d)
 	}
 	p.waitLog(`did not stop in time; killing it`, 2, time.Second)
@@ -150,13 +137,10 @@ func TestIgnoredTermIsKilledAfterTimeout(t *testing.T) {
 // The stop signal goes to the worker's process group: its own child gets it.
 func TestStopSignalReachesWorkersChild(t *testing.T) {
 	rec := t.TempDir()
-	p := startDrover(t, runOpts{pidns: true, env: []string{"REC=" + rec, "DROVER_WORKERS=1", "DROVER_STOP_TIMEOUT=5s"}},
-		"sh", script("group.sh"))
+	p := start(t, opts{pidns: true, env: []string{"REC=" + rec, "DROVER_WORKERS=1", "DROVER_STOP_TIMEOUT=5s"}},
+		"sh", testdata("group.sh"))
 	waitFile(t, filepath.Join(rec, "child"), "ready", 10*time.Second)
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
-		t.Fatalf("exit %d, want 0 (the child never got SIGTERM, so both were killed)", code)
-	}
+	p.stop()
 	waitFile(t, filepath.Join(rec, "child"), "TERM", time.Second)
 }
 
@@ -164,7 +148,7 @@ func TestStopSignalReachesWorkersChild(t *testing.T) {
 // DROVER_WORKER_ID, and the others are left alone.
 func TestKilledWorkerRestartsWithSameID(t *testing.T) {
 	rec := t.TempDir()
-	p := startDrover(t, runOpts{pidns: true, env: []string{"REC=" + rec, "DROVER_WORKERS=3"}}, "sh", script("record.sh"))
+	p := start(t, opts{pidns: true, env: []string{"REC=" + rec, "DROVER_WORKERS=3"}}, "sh", testdata("record.sh"))
 	waitRecords(t, rec, 3)
 	victim := p.hostPid(p.workerPids()[1][0])
 	syscall.Kill(victim, syscall.SIGKILL)
@@ -177,17 +161,14 @@ func TestKilledWorkerRestartsWithSameID(t *testing.T) {
 	if ids["0"] != 1 || ids["1"] != 2 || ids["2"] != 1 {
 		t.Errorf("starts per DROVER_WORKER_ID = %v, want 0:1 1:2 2:1", ids)
 	}
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
-		t.Fatalf("exit %d, want 0", code)
-	}
+	p.stop()
 }
 
 // A command that always fails is restarted with doubling delays, then drover
 // gives up after DROVER_CRASH_LIMIT failures and exits with its status.
 func TestCrashLimitAndBackoff(t *testing.T) {
 	starts := filepath.Join(t.TempDir(), "starts")
-	p := startDrover(t, runOpts{pidns: true, env: []string{"DROVER_WORKERS=1", "DROVER_CRASH_LIMIT=4"}},
+	p := start(t, opts{pidns: true, env: []string{"DROVER_WORKERS=1", "DROVER_CRASH_LIMIT=4"}},
 		"sh", "-c", "date +%s%N >> "+starts+"; exit 3")
 	if code := p.wait(20 * time.Second); code != 3 {
 		t.Fatalf("exit %d, want the worker's 3", code)
@@ -212,7 +193,7 @@ func TestCrashLimitAndBackoff(t *testing.T) {
 // QUIT, USR1, USR2 and WINCH reach every worker; SIGURG never does.
 func TestSignalsForwardedToEveryWorker(t *testing.T) {
 	rec := t.TempDir()
-	p := startDrover(t, runOpts{pidns: true, env: []string{"REC=" + rec, "DROVER_WORKERS=2"}}, "sh", script("record.sh"))
+	p := start(t, opts{pidns: true, env: []string{"REC=" + rec, "DROVER_WORKERS=2"}}, "sh", testdata("record.sh"))
 	files := waitRecords(t, rec, 2)
 	p.signal(syscall.SIGURG)
 	for _, sig := range []syscall.Signal{syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH} {
@@ -232,20 +213,17 @@ func TestSignalsForwardedToEveryWorker(t *testing.T) {
 // In plain-init mode SIGHUP is forwarded (there is no pool to reload).
 func TestPlainInitForwardsHUP(t *testing.T) {
 	rec := t.TempDir()
-	p := startDrover(t, runOpts{pidns: true, env: []string{"REC=" + rec}}, "sh", script("record.sh"))
+	p := start(t, opts{pidns: true, env: []string{"REC=" + rec}}, "sh", testdata("record.sh"))
 	files := waitRecords(t, rec, 1)
 	p.signal(syscall.SIGHUP)
 	waitFile(t, files[0], "HUP", 5*time.Second)
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
-		t.Fatalf("exit %d, want the worker's 0", code)
-	}
+	p.stop()
 }
 
 // TTIN adds a worker, TTOU removes the highest one.
 func TestTTINAndTTOUResizeThePool(t *testing.T) {
 	rec := t.TempDir()
-	p := startDrover(t, runOpts{pidns: true, env: []string{"REC=" + rec, "DROVER_WORKERS=2"}}, "sh", script("record.sh"))
+	p := start(t, opts{pidns: true, env: []string{"REC=" + rec, "DROVER_WORKERS=2"}}, "sh", testdata("record.sh"))
 	waitRecords(t, rec, 2)
 	p.signal(syscall.SIGTTIN)
 	p.waitLog(`worker started worker=2 `, 1, 5*time.Second)
@@ -259,16 +237,13 @@ func TestTTINAndTTOUResizeThePool(t *testing.T) {
 		m, _ := filepath.Glob(filepath.Join(rec, id+".*"))
 		waitFile(t, m[0], "TERM", 5*time.Second)
 	}
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
-		t.Fatalf("exit %d, want 0", code)
-	}
+	p.stop()
 }
 
 // SIGHUP replaces every worker, one slot at a time.
 func TestHUPReloadsEveryWorker(t *testing.T) {
 	rec := t.TempDir()
-	p := startDrover(t, runOpts{pidns: true, env: []string{"REC=" + rec, "DROVER_WORKERS=2"}}, "sh", script("record.sh"))
+	p := start(t, opts{pidns: true, env: []string{"REC=" + rec, "DROVER_WORKERS=2"}}, "sh", testdata("record.sh"))
 	old := waitRecords(t, rec, 2)
 	p.signal(syscall.SIGHUP)
 	p.waitLog(`reload complete`, 1, 10*time.Second)
@@ -296,7 +271,7 @@ func TestBadConfigExits2WithOneLine(t *testing.T) {
 		{"DROVER_WORKER=3", `DROVER_WORKER="3": no such variable; did you mean DROVER_WORKERS?`},
 		{"DROVER_LOG_FORMAT=xml", `DROVER_LOG_FORMAT="xml"`},
 	} {
-		cmd := droverCmd(t, false, []string{tc.env}, "true")
+		cmd := command(t, opts{env: []string{tc.env}}, "true")
 		out, err := cmd.CombinedOutput()
 		if code := exitCode(err); code != 2 {
 			t.Errorf("%s: exit %d, want 2", tc.env, code)
@@ -308,31 +283,30 @@ func TestBadConfigExits2WithOneLine(t *testing.T) {
 	}
 }
 
-// --help lists every variable the config struct has, with its default.
+// --help lists every variable drover reads, with its default.
 func TestHelpListsEveryVariable(t *testing.T) {
-	out, err := droverCmd(t, false, nil, "--help").Output()
+	out, err := command(t, opts{}, "--help").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range configVars() {
-		if !regexp.MustCompile(`(?m)^\s+` + v.Key + ` \(default: `).Match(out) {
-			t.Errorf("--help does not list %s", v.Key)
-		}
+	// The README's table is checked against drover's configuration by the
+	// root package's unit test; --help must agree with the table both ways.
+	helped := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^\s+(DROVER_\w+) \(default: `).FindAllSubmatch(out, -1) {
+		helped[string(m[1])] = true
 	}
-	if v, _ := droverCmd(t, false, nil, "--version").Output(); !strings.HasPrefix(string(v), "drover ") {
+	for _, key := range readmeVars(t) {
+		if !helped[key] {
+			t.Errorf("--help does not list %s", key)
+		}
+		delete(helped, key)
+	}
+	for key := range helped {
+		t.Errorf("--help lists %s, which README.md does not", key)
+	}
+	if v, _ := command(t, opts{}, "--version").Output(); !strings.HasPrefix(string(v), "drover ") {
 		t.Errorf("--version printed %q", v)
 	}
-}
-
-// droverCmd builds a drover command (under unshare when pidns).
-func droverCmd(t *testing.T, pidns bool, env []string, args ...string) *exec.Cmd {
-	argv := append([]string{droverBin}, args...)
-	if pidns {
-		argv = append([]string{"unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--"}, argv...)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "DROVER_HEALTH_ADDR=off"}, env...)
-	return cmd
 }
 
 // waitRecords waits until record.sh has written at least n files.
@@ -377,36 +351,21 @@ func zombies(pid int) []int {
 	return out
 }
 
-// hostPid maps a pid inside drover's namespace to the test's view.
-func (p *proc) hostPid(nsPid int) int {
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		b, err := os.ReadFile("/proc/" + e.Name() + "/status")
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			f := strings.Fields(l)
-			if len(f) == 3 && f[0] == "NSpid:" && f[2] == strconv.Itoa(nsPid) {
-				if ppid := parentOf(e.Name()); ppid == p.pid {
-					n, _ := strconv.Atoi(f[1])
-					return n
-				}
-			}
+// readmeVars are the variables in README.md's table.
+func readmeVars(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(repoFile("README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "| `DROVER_") {
+			keys = append(keys, strings.Trim(strings.Fields(l)[1], "`"))
 		}
 	}
-	p.t.Fatalf("no process with pid %d in drover's namespace", nsPid)
-	return 0
-}
-
-func parentOf(pid string) int {
-	b, _ := os.ReadFile("/proc/" + pid + "/stat")
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
+	if len(keys) == 0 {
+		t.Fatal("README.md has no table of DROVER_* variables")
 	}
-	f := strings.Fields(s[i+1:])
-	n, _ := strconv.Atoi(f[1])
-	return n
+	return keys
 }

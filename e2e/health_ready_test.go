@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Readiness from sd_notify: READY=1, STATUS=, STOPPING=1 from Go, Python
 // and a worker's child; DROVER_STARTUP_TIMEOUT; DROVER_MIN_READY.
@@ -19,7 +19,7 @@ import (
 // READY=1 from a Go worker makes it ready; STATUS= shows in /status;
 // STOPPING=1 makes it not ready again.
 func TestHealthReadinessFollowsNotify(t *testing.T) {
-	d := startHealth(t, []string{"DROVER_WORKERS=1", "DROVER_READY=notify"}, hzWorkerArgs()...)
+	d := startHealth(t, []string{"DROVER_WORKERS=1", "DROVER_READY=notify"}, workerArgs(t, "hz-worker")...)
 	var pid int
 	for pid = range d.infos(1) {
 	}
@@ -54,7 +54,7 @@ func TestHealthReadinessFollowsNotify(t *testing.T) {
 // READY=1 sent by a child of the worker (the app under a shell wrapper that
 // does not exec) counts for the worker: drover finds it by its credentials.
 func TestHealthReadyFromWorkersChild(t *testing.T) {
-	args := append([]string{"sh", "-c", `"$@"; exit $?`, "sh"}, hzWorkerArgs()...)
+	args := append([]string{"sh", "-c", `"$@"; exit $?`, "sh"}, workerArgs(t, "hz-worker")...)
 	d := startHealth(t, []string{"DROVER_WORKERS=1", "DROVER_READY=notify"}, args...)
 	var child int
 	for child = range d.infos(1) {
@@ -85,7 +85,7 @@ func TestHealthPythonNotifySender(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := startHealth(t, []string{"DROVER_WORKERS=1", "DROVER_READY=notify", "TMPDIR=" + tc.tmpdir},
-				python, script("health/notify.py"))
+				python, testdata("health/notify.py"))
 			sock := strings.TrimSpace(waitFile(t, filepath.Join(d.dir, "socket"), `\S`, 10*time.Second))
 			if !strings.HasPrefix(sock, tc.prefix) {
 				t.Errorf("NOTIFY_SOCKET=%q, want it to start with %q", sock, tc.prefix)
@@ -117,7 +117,7 @@ func hzPython(t *testing.T) string {
 // and restarted with reason startup-timeout.
 func TestHealthStartupTimeout(t *testing.T) {
 	d := startHealth(t, []string{"DROVER_WORKERS=1", "DROVER_READY=notify", "DROVER_STARTUP_TIMEOUT=300ms", "DROVER_CRASH_LIMIT=0"},
-		hzWorkerArgs()...)
+		workerArgs(t, "hz-worker")...)
 	d.waitLog(`worker not ready in time; stopping it worker=0 .*DROVER_STARTUP_TIMEOUT=300ms`, 1, 5*time.Second)
 	d.waitStatus("a startup-timeout restart", 5*time.Second, func(s hzStatus) bool { return s.Restarts["startup-timeout"] >= 1 })
 	mfs := d.metrics()
@@ -150,7 +150,7 @@ func TestHealthMinReady(t *testing.T) {
 				if setting != "" {
 					env = append(env, "DROVER_MIN_READY="+setting)
 				}
-				d := startHealth(t, env, hzWorkerArgs()...)
+				d := startHealth(t, env, workerArgs(t, "hz-worker")...)
 				pids := slices.Sorted(maps.Keys(d.infos(n)))
 				want := needs[n-1]
 				for k := 0; k <= n; k++ {

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // The health server as a whole: liveness that dead workers cannot fail,
 // start-up errors, DROVER_HEALTH_ADDR=off, and the `drover status` and
@@ -59,7 +59,7 @@ func TestHealthBindFailureIsStartupError(t *testing.T) {
 		{"localhost", `drover: DROVER_HEALTH_ADDR="localhost": want host:port such as :8081, or off`},
 	} {
 		started := filepath.Join(t.TempDir(), "started")
-		cmd := droverCmd(t, true, []string{"DROVER_HEALTH_ADDR=" + tc.addr, "DROVER_WORKERS=2"},
+		cmd := command(t, opts{pidns: true, env: []string{"DROVER_HEALTH_ADDR=" + tc.addr, "DROVER_WORKERS=2"}},
 			"sh", "-c", "touch "+started+"; sleep 10")
 		out, err := cmd.CombinedOutput()
 		if code := exitCode(err); code != 2 {
@@ -69,7 +69,7 @@ func TestHealthBindFailureIsStartupError(t *testing.T) {
 		if strings.Contains(line, "\n") || !strings.HasPrefix(line, tc.want) {
 			t.Errorf("%s: output %q, want one line starting %q", tc.addr, line, tc.want)
 		}
-		if hzExists(started) {
+		if fileExists(started) {
 			t.Errorf("%s: a worker started although drover could not serve its health endpoints", tc.addr)
 		}
 	}
@@ -78,8 +78,8 @@ func TestHealthBindFailureIsStartupError(t *testing.T) {
 // DROVER_HEALTH_ADDR=off: drover listens on nothing, and the pool runs.
 func TestHealthAddrOff(t *testing.T) {
 	dir := t.TempDir()
-	p := startDrover(t, runOpts{pidns: true, env: []string{hzGorace, "DROVER_HEALTH_ADDR=off", "DROVER_WORKERS=2",
-		"DROVER_READY=notify", "HZ_READY=1", "HZ_DIR=" + dir, "DROVER_LOG_LEVEL=debug"}}, hzWorkerArgs()...)
+	p := start(t, opts{pidns: true, env: []string{"DROVER_HEALTH_ADDR=off", "DROVER_WORKERS=2",
+		"DROVER_READY=notify", "HZ_READY=1", "HZ_DIR=" + dir, "DROVER_LOG_LEVEL=debug"}}, workerArgs(t, "hz-worker")...)
 	p.waitLog(`worker ready worker=\d`, 2, 10*time.Second)
 	if ls := listeningSockets(t, p.pid); len(ls) > 0 {
 		t.Errorf("drover listens on %v with DROVER_HEALTH_ADDR=off", ls)
@@ -87,14 +87,11 @@ func TestHealthAddrOff(t *testing.T) {
 	if n := p.count(`health server`); n > 0 {
 		t.Errorf("log mentions a health server:\n%s", strings.Join(p.lines(), "\n"))
 	}
-	out, err := droverCmd(t, false, []string{"DROVER_HEALTH_ADDR=off"}, "probe", "livez").CombinedOutput()
+	out, err := command(t, opts{env: []string{"DROVER_HEALTH_ADDR=off"}}, "probe", "livez").CombinedOutput()
 	if code := exitCode(err); code != 1 || !strings.Contains(string(out), "the health server is off") {
 		t.Errorf("drover probe livez with the server off: exit %d %q, want 1 saying it is off", code, out)
 	}
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
-		t.Fatalf("exit %d, want 0", code)
-	}
+	p.stop()
 }
 
 // listeningSockets lists the TCP sockets in LISTEN state among pid's fds.
@@ -127,8 +124,8 @@ func listeningSockets(t *testing.T, pid int) []string {
 // pointed at the health server by DROVER_HEALTH_ADDR.
 func hzCLI(t *testing.T, addr string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	// droverCmd puts DROVER_HEALTH_ADDR=off first; the later entry wins.
-	cmd := droverCmd(t, false, []string{hzGorace, "DROVER_HEALTH_ADDR=" + addr}, args...)
+	// command puts DROVER_HEALTH_ADDR=off first; the later entry wins.
+	cmd := command(t, opts{env: []string{"DROVER_HEALTH_ADDR=" + addr}}, args...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -139,7 +136,7 @@ func hzCLI(t *testing.T, addr string, args ...string) (code int, stdout, stderr 
 // a passing endpoint and 1 otherwise: draining, or nothing listening.
 func TestHealthStatusAndProbeCommands(t *testing.T) {
 	d := startHealth(t, []string{"DROVER_WORKERS=2", "DROVER_READY=notify", "HZ_READY=1", "HZ_STATUS=serving",
-		"DROVER_DRAIN_DELAY=20s"}, hzWorkerArgs()...)
+		"DROVER_DRAIN_DELAY=20s"}, workerArgs(t, "hz-worker")...)
 	d.infos(2)
 	d.waitStatus("2 ready", 5*time.Second, hzReadyIs(2))
 	pids := d.workerPids()

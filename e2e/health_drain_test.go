@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Graceful termination as Kubernetes drives it: SIGTERM, /readyz fails at
 // once so the endpoint is taken out of rotation, the workers keep serving
@@ -136,7 +136,7 @@ func pollHealth(addr, path string, stop <-chan struct{}) <-chan []hzProbe {
 
 // termTime is when the first worker got its stop signal: the start of the
 // stop phase, as the workers saw it.
-func (d *hzDrover) termTime(pids []int) time.Time {
+func (d *drover) termTime(pids []int) time.Time {
 	d.t.Helper()
 	var first time.Time
 	for _, pid := range pids {
@@ -152,10 +152,10 @@ func (d *hzDrover) termTime(pids []int) time.Time {
 const hzDrain = 2 * time.Second
 
 // startDrainPool is two HTTP workers on a DROVER_LISTEN socket, both ready.
-func startDrainPool(t *testing.T) (d *hzDrover, appURL string, pids []int) {
-	app := hzFreePort(t)
+func startDrainPool(t *testing.T) (d *drover, appURL string, pids []int) {
+	app := freeAddr(t)
 	d = startHealth(t, []string{"DROVER_WORKERS=2", "DROVER_LISTEN=" + app, "DROVER_READY=notify", "HZ_READY=1",
-		"DROVER_DRAIN_DELAY=" + hzDrain.String()}, hzWorkerArgs()...)
+		"DROVER_DRAIN_DELAY=" + hzDrain.String()}, workerArgs(t, "hz-worker")...)
 	for pid := range d.infos(2) {
 		pids = append(pids, pid)
 	}
@@ -315,14 +315,7 @@ func waitServed(t *testing.T, c *hzClients, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c.mu.Lock()
-		ok := 0
-		for _, r := range c.results {
-			if r.ok() {
-				ok++
-			}
-		}
-		c.mu.Unlock()
+		ok := c.served()
 		if ok >= n {
 			return
 		}
@@ -333,6 +326,19 @@ func waitServed(t *testing.T, c *hzClients, n int) {
 	}
 }
 
+// served is how many requests have been answered so far.
+func (c *hzClients) served() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ok := 0
+	for _, r := range c.results {
+		if r.ok() {
+			ok++
+		}
+	}
+	return ok
+}
+
 func firstAt(ps []hzProbe, match func(hzProbe) bool) time.Time {
 	for _, p := range ps {
 		if match(p) {
@@ -340,4 +346,33 @@ func firstAt(ps []hzProbe, match func(hzProbe) bool) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// SIGHUP under a client loop: every worker is replaced, one slot at a time,
+// and no request fails, because a successor is ready before its predecessor
+// gets SIGTERM and the socket is the same. (TestContainer runs the same
+// through `podman kill -s HUP`.)
+func TestHUPReloadUnderLoadLosesNoRequest(t *testing.T) {
+	app := freeAddr(t)
+	d := start(t, opts{pidns: true, env: []string{"DROVER_WORKERS=2", "DROVER_LISTEN=" + app,
+		"DROVER_READY=notify", "HZ_READY=1", "HZ_DIR=" + t.TempDir()}}, workerArgs(t, "hz-worker")...)
+	d.waitLog(`worker started worker=1 `, 1, 10*time.Second)
+	clients := startClients(4, "http://"+app+"/")
+	waitServed(t, clients, 20)
+	d.signal(syscall.SIGHUP)
+	d.waitLog(`reload complete`, 1, 20*time.Second)
+	waitServed(t, clients, clients.served()+20)
+	results := clients.finish()
+	failed := 0
+	for _, r := range results {
+		if !r.ok() {
+			failed++
+			t.Errorf("request failed: %d %v", r.code, r.err)
+		}
+	}
+	t.Logf("%d requests across the reload, %d failed", len(results), failed)
+	if d.count(`worker started worker=0 `) != 2 || d.count(`worker started worker=1 `) != 2 {
+		t.Errorf("want each slot started twice")
+	}
+	d.stop()
 }

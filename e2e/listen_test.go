@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Issue 4: the sockets drover opens reach workers of any language through
 // the systemd socket-activation protocol. Real sockets on loopback.
@@ -27,13 +27,15 @@ func TestListenWorkersInEveryLanguageAnswer(t *testing.T) {
 		name string
 		cmd  func(t *testing.T) []string
 	}{
-		{"go", func(t *testing.T) []string { return helperArgs(t, "listen-http") }},
-		{"python", func(t *testing.T) []string { return []string{needCmd(t, "python3"), abs("examples/python/server.py")} }},
-		{"node", func(t *testing.T) []string { return []string{needCmd(t, "node"), abs("examples/node/server.js")} }},
+		{"go", func(t *testing.T) []string { return workerArgs(t, "listen-http") }},
+		{"python", func(t *testing.T) []string {
+			return []string{needCmd(t, "python3"), repoFile("examples/python/server.py")}
+		}},
+		{"node", func(t *testing.T) []string { return []string{needCmd(t, "node"), repoFile("examples/node/server.js")} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// As in the README: every address, "curl localhost:PORT".
-			p := startDrover(t, runOpts{pidns: true, env: []string{"DROVER_LISTEN=:0", "DROVER_WORKERS=2"}},
+			p := start(t, opts{pidns: true, env: []string{"DROVER_LISTEN=:0", "DROVER_WORKERS=2"}},
 				append([]string{"--"}, tc.cmd(t)...)...)
 			bound := boundAddrs(t, p)["tcp-0"]
 			_, port, err := net.SplitHostPort(strings.TrimPrefix(bound, "tcp://"))
@@ -60,7 +62,7 @@ func TestListenWorkersInEveryLanguageAnswer(t *testing.T) {
 					t.Errorf("pid %s answered but drover started no such worker (%v)", pid, p.workerPids())
 				}
 			}
-			stop(t, p)
+			p.stop()
 		})
 	}
 }
@@ -71,9 +73,9 @@ func TestListenWorkersInEveryLanguageAnswer(t *testing.T) {
 func TestListenNamesOrderAndListenPID(t *testing.T) {
 	dir := shortTempDir(t)
 	sock := filepath.Join(dir, "app.sock")
-	p := startDrover(t, runOpts{pidns: true, env: []string{
+	p := start(t, opts{pidns: true, env: []string{
 		"DROVER_LISTEN=web=tcp://127.0.0.1:0, admin=tcp://127.0.0.1:0,unix://" + sock, "DROVER_WORKERS=1",
-	}}, helperArgs(t, "listen-http")...)
+	}}, workerArgs(t, "listen-http")...)
 	addrs := boundAddrs(t, p)
 	if addrs["unix-app.sock"] != "unix://"+sock || addrs["web"] == addrs["admin"] {
 		t.Fatalf("bound %v", addrs)
@@ -99,7 +101,7 @@ func TestListenNamesOrderAndListenPID(t *testing.T) {
 			t.Errorf("worker's environment lacks %q:\n%s", want, env)
 		}
 	}
-	stop(t, p)
+	p.stop()
 	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
 		t.Errorf("drover left its unix socket behind: %v", err)
 	}
@@ -112,8 +114,8 @@ func TestListenIPv6(t *testing.T) {
 	} else {
 		l.Close()
 	}
-	p := startDrover(t, runOpts{pidns: true, env: []string{"DROVER_LISTEN=v6=tcp://[::1]:0,any=:0", "DROVER_WORKERS=1"}},
-		helperArgs(t, "listen-http")...)
+	p := start(t, opts{pidns: true, env: []string{"DROVER_LISTEN=v6=tcp://[::1]:0,any=:0", "DROVER_WORKERS=1"}},
+		workerArgs(t, "listen-http")...)
 	addrs := boundAddrs(t, p)
 	if !strings.HasPrefix(addrs["v6"], "tcp://[::1]:") {
 		t.Fatalf("v6 bound to %q", addrs["v6"])
@@ -127,7 +129,7 @@ func TestListenIPv6(t *testing.T) {
 			t.Errorf("wildcard listener via %s answered %q", host, body)
 		}
 	}
-	stop(t, p)
+	p.stop()
 }
 
 // A worker built on github.com/coreos/go-systemd/v22/activation finds its
@@ -135,11 +137,11 @@ func TestListenIPv6(t *testing.T) {
 func TestListenActivationLibraryAccepts(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "activation")
 	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = abs("testdata/activation")
+	build.Dir = testdata("activation")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the go-systemd worker (needs the module proxy or a filled module cache): %v\n%s", err, out)
 	}
-	p := startDrover(t, runOpts{pidns: true, env: []string{"DROVER_LISTEN=http=127.0.0.1:0,metrics=127.0.0.1:0", "DROVER_WORKERS=2"}},
+	p := start(t, opts{pidns: true, env: []string{"DROVER_LISTEN=http=127.0.0.1:0,metrics=127.0.0.1:0", "DROVER_WORKERS=2"}},
 		bin)
 	addrs := boundAddrs(t, p)
 	seen := distinctPids(t, addrs["http"], 2)
@@ -150,7 +152,7 @@ func TestListenActivationLibraryAccepts(t *testing.T) {
 	if n := p.count(`worker failed`); n > 0 {
 		t.Errorf("%d activation workers failed: they did not find their listeners", n)
 	}
-	stop(t, p)
+	p.stop()
 }
 
 // drover socket-activated itself: fd://3 re-passes the socket it
@@ -168,8 +170,8 @@ func TestListenInheritedFD(t *testing.T) {
 	// LISTEN_PID must be drover's pid, unknown before fork: a shell learns
 	// its own pid and execs drover, which keeps it.
 	wrap := []string{"sh", "-c", `export LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=outer; exec "$@"`, "sh"}
-	p := startDroverWith(t, runOpts{pidns: true, env: []string{"DROVER_LISTEN=fd://3", "DROVER_WORKERS=2"}},
-		[]*os.File{f}, wrap, helperArgs(t, "listen-http")...)
+	p := start(t, opts{pidns: true, env: []string{"DROVER_LISTEN=fd://3", "DROVER_WORKERS=2"}, extra: []*os.File{f}, wrap: wrap},
+		workerArgs(t, "listen-http")...)
 	// Only drover holds the socket now, so only its workers can answer.
 	f.Close()
 	l.Close()
@@ -184,7 +186,7 @@ func TestListenInheritedFD(t *testing.T) {
 			t.Errorf("worker's environment lacks %q:\n%s", want, env)
 		}
 	}
-	stop(t, p)
+	p.stop()
 }
 
 // A taken port and an unusable address fail drover's start with exit 2 and
@@ -230,7 +232,7 @@ func TestListenBadAddressExits2BeforeAnyWorker(t *testing.T) {
 		if tc.env != "" {
 			env = append(env, tc.env)
 		}
-		cmd := droverCmd(t, false, env, "sh", "-c", "touch "+mark)
+		cmd := command(t, opts{env: env}, "sh", "-c", "touch "+mark)
 		var buf bytes.Buffer
 		cmd.Stdout, cmd.Stderr, cmd.WaitDelay = &buf, &buf, time.Second
 		if err := cmd.Start(); err != nil {
@@ -253,20 +255,6 @@ func TestListenBadAddressExits2BeforeAnyWorker(t *testing.T) {
 			t.Errorf("DROVER_LISTEN=%s: a worker ran", tc.listen)
 		}
 	}
-}
-
-func needCmd(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s is not installed", name)
-	}
-	return p
-}
-
-func abs(rel string) string {
-	p, _ := filepath.Abs(rel)
-	return p
 }
 
 // shortTempDir is for unix sockets: t.TempDir's path, which holds the

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // What a worker's descriptor table holds, and which socket a reuseport
 // slot keeps across restarts and releases when the pool shrinks.
@@ -36,7 +36,7 @@ func fdTable(t *testing.T, rec string) map[int]string {
 // fdsArgs runs testdata/listen/fds.sh as the worker.
 func fdsArgs(t *testing.T, env ...string) []string {
 	t.Helper()
-	script, err := os.ReadFile(abs("testdata/listen/fds.sh"))
+	script, err := os.ReadFile(testdata("listen/fds.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,9 +94,9 @@ func TestListenNoFDLeaksIntoWorkers(t *testing.T) {
 		t.Run("reuseport="+reuse, func(t *testing.T) {
 			out := t.TempDir()
 			sock := filepath.Join(shortTempDir(t), "s.sock")
-			p := startDroverWith(t, runOpts{pidns: true, env: []string{
+			p := start(t, opts{pidns: true, extra: extra, env: []string{
 				"DROVER_LISTEN=127.0.0.1:0,unix://" + sock, "DROVER_WORKERS=2", "DROVER_REUSEPORT=" + reuse,
-			}}, extra, nil, fdsArgs(t, "LISTEN_OUT="+out)...)
+			}}, fdsArgs(t, "LISTEN_OUT="+out)...)
 			recs := waitUp(t, out, 2)
 			bySlot := map[string][]string{}
 			for name, rec := range recs {
@@ -114,7 +114,7 @@ func TestListenNoFDLeaksIntoWorkers(t *testing.T) {
 			if shared := bySlot["0"][0] == bySlot["1"][0]; shared != (reuse == "false") {
 				t.Errorf("reuseport=%s but TCP sockets shared=%v: %v", reuse, shared, bySlot)
 			}
-			stop(t, p)
+			p.stop()
 		})
 	}
 }
@@ -135,15 +135,15 @@ func TestListenUnusedInheritedSocketDoesNotLeak(t *testing.T) {
 	}
 	out := t.TempDir()
 	wrap := []string{"sh", "-c", `export LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=used:unused; exec "$@"`, "sh"}
-	p := startDroverWith(t, runOpts{pidns: true, env: []string{"DROVER_LISTEN=fd://used", "DROVER_WORKERS=1"}},
-		files, wrap, fdsArgs(t, "LISTEN_OUT="+out)...)
+	p := start(t, opts{pidns: true, env: []string{"DROVER_LISTEN=fd://used", "DROVER_WORKERS=1"}, extra: files, wrap: wrap},
+		fdsArgs(t, "LISTEN_OUT="+out)...)
 	for name, rec := range waitUp(t, out, 1) {
 		checkOnlySockets(t, "worker "+name, fdTable(t, rec), 1)
 		if !strings.Contains(rec, "\n") {
 			t.Errorf("empty record %q", rec)
 		}
 	}
-	stop(t, p)
+	p.stop()
 }
 
 // sockInodes are the socket:[…] targets among pid's open descriptors.
@@ -184,7 +184,7 @@ func slotWorker(t *testing.T, recs map[string]string, slot string, skip ...strin
 func TestListenReuseportSlotKeepsItsSocket(t *testing.T) {
 	out := t.TempDir()
 	hold := filepath.Join(out, "release")
-	p := startDrover(t, runOpts{pidns: true, env: []string{
+	p := start(t, opts{pidns: true, env: []string{
 		"DROVER_LISTEN=127.0.0.1:0", "DROVER_WORKERS=2", "DROVER_REUSEPORT=true",
 	}}, fdsArgs(t, "LISTEN_OUT="+out, "HOLD_TERM="+hold)...)
 	recs := waitUp(t, out, 2)
@@ -225,5 +225,5 @@ func TestListenReuseportSlotKeepsItsSocket(t *testing.T) {
 	if !sockInodes(p.pid)[sock0] {
 		t.Errorf("slot 0's socket %s was closed too", sock0)
 	}
-	stop(t, p)
+	p.stop()
 }

@@ -7,4 +7,4 @@
 FDS_FILE="$LISTEN_OUT/$DROVER_WORKER_ID.$$.fds"
 (ls -l "/proc/$$/fd" > "$FDS_FILE")
 export FDS_FILE
-exec env DROVER_TEST_HELPER=listen-fds "$0"
+exec env -u GOCOVERDIR E2E_WORKER=listen-fds "$0"

@@ -1,11 +1,8 @@
-package main
+package e2e
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -33,10 +30,10 @@ func TestAutoWorkersFromRealCgroupV1(t *testing.T) {
 func testAutoWorkers(t *testing.T, quota, workers int, cores, exact string) {
 	needRoot(t)
 	cg := makeCPUCgroup(t, quota, 100000)
-	addr := "127.0.0.1:" + freePort(t)
-	p := startDrover(t, runOpts{
-		shell: "echo $$ > " + filepath.Join(cg, "cgroup.procs"),
-		env:   []string{"DROVER_WORKERS=auto", "DROVER_HEALTH_ADDR=" + addr},
+	p := start(t, opts{
+		health: true,
+		shell:  "echo $$ > " + filepath.Join(cg, "cgroup.procs"),
+		env:    []string{"DROVER_WORKERS=auto"},
 	}, "--", "sleep", "1000")
 	p.waitLog(fmt.Sprintf(`worker started worker=%d `, workers-1), 1, 10*time.Second)
 	want := fmt.Sprintf("%d workers: cpu budget %s (cgroup v1 quota %d/100000 at %s), rounding ceil", workers, cores, quota, cg)
@@ -46,15 +43,10 @@ func testAutoWorkers(t *testing.T, quota, workers int, cores, exact string) {
 	if p.count(regexp.QuoteMeta("drover: "+want)) != 1 {
 		t.Errorf("no log line %q", want)
 	}
-	st := getStatus(t, addr)
-	cpu := st["cpu"].(map[string]any)
-	if st["desired"] != float64(workers) || cpu["exact"] != exact {
-		t.Errorf("/status says desired %v, cpu %v; want %d workers from %s", st["desired"], cpu, workers, exact)
+	if st := p.status(); st.Desired != workers || st.CPU.Exact != exact {
+		t.Errorf("/status says desired %v, cpu %+v; want %d workers from %s", st.Desired, st.CPU, workers, exact)
 	}
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
-		t.Fatalf("exit %d, want 0", code)
-	}
+	p.stop()
 	if n := p.count(`worker started`); n != workers {
 		t.Errorf("%d workers started, want exactly %d", n, workers)
 	}
@@ -106,31 +98,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// freePort finds a loopback port nobody listens on right now.
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
-}
-
-// getStatus fetches drover's /status.
-func getStatus(t *testing.T, addr string) map[string]any {
-	t.Helper()
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + addr + "/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var m map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m
 }

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Workers replaced for what they do rather than how they exit: a watchdog
 // that stops hearing WATCHDOG=1, and a memory limit.
@@ -18,7 +18,7 @@ import (
 // restarted with reason watchdog; the other worker keeps running.
 func TestHealthWatchdogKillsSilentWorker(t *testing.T) {
 	d := startHealth(t, []string{"DROVER_WORKERS=2", "DROVER_WATCHDOG=500ms", "HZ_PING=100ms",
-		"DROVER_READY=notify", "HZ_READY=1"}, hzWorkerArgs()...)
+		"DROVER_READY=notify", "HZ_READY=1"}, workerArgs(t, "hz-worker")...)
 	infos := d.infos(2)
 	for pid, kv := range infos {
 		if kv["WATCHDOG_USEC"] != "500000" || kv["WATCHDOG_PID"] != strconv.Itoa(pid) || kv["NOTIFY_SOCKET"] == "" {
@@ -76,7 +76,7 @@ func TestHealthWatchdogKillsSilentWorker(t *testing.T) {
 // the other worker is left alone.
 func TestHealthMemoryLimitReplacesWorker(t *testing.T) {
 	d := startHealth(t, []string{"DROVER_WORKERS=2", "DROVER_MAX_MEMORY=64Mi", "DROVER_MIN_READY=100%",
-		"DROVER_READY=notify", "HZ_READY=1", "HZ_READY_DELAY=300ms"}, hzWorkerArgs()...)
+		"DROVER_READY=notify", "HZ_READY=1", "HZ_READY_DELAY=300ms"}, workerArgs(t, "hz-worker")...)
 	d.infos(2)
 	s := d.waitStatus("2 ready with RSS sampled", 10*time.Second, func(s hzStatus) bool {
 		return s.Ready == 2 && s.Workers[0].RSS > 0 && s.Workers[1].RSS > 0
@@ -132,7 +132,7 @@ func TestHealthMemoryLimitReplacesWorker(t *testing.T) {
 	if w := s.Workers[1]; w.Pid != successor || w.Restarts != 1 || s.Restarts["memory"] != 1 {
 		t.Errorf("slot 1 %+v restarts %v; want pid %d, 1 restart for memory", w, s.Restarts, successor)
 	}
-	if w := s.Workers[0]; w.Pid != keep || w.Restarts != 0 || hzExists(filepath.Join(d.dir, "term."+strconv.Itoa(keep))) {
+	if w := s.Workers[0]; w.Pid != keep || w.Restarts != 0 || fileExists(filepath.Join(d.dir, "term."+strconv.Itoa(keep))) {
 		t.Errorf("the other worker was disturbed: %+v", w)
 	}
 	if v := hzSample(t, d.metrics(), "drover_worker_restarts_total", "reason", "memory"); v != 1 {

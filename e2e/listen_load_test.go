@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Load on the inherited sockets: how the kernel spreads new connections
 // over the workers, and that killing a worker under load costs only the
@@ -204,12 +204,12 @@ func allStopped(pid int) bool {
 }
 
 // startPool runs n listen-http workers as PID 1 and waits until all serve.
-func startPool(t *testing.T, n int, reuse bool) (*proc, string) {
+func startPool(t *testing.T, n int, reuse bool) (*drover, string) {
 	t.Helper()
 	out := t.TempDir()
-	p := startDrover(t, runOpts{pidns: true, env: []string{
+	p := start(t, opts{pidns: true, env: []string{
 		"DROVER_LISTEN=127.0.0.1:0", "DROVER_WORKERS=" + strconv.Itoa(n), "DROVER_REUSEPORT=" + strconv.FormatBool(reuse),
-	}}, helperArgs(t, "listen-http", "LISTEN_OUT="+out)...)
+	}}, workerArgs(t, "listen-http", "LISTEN_OUT="+out)...)
 	url := boundAddrs(t, p)["tcp-0"]
 	waitUp(t, out, n)
 	return p, url
@@ -240,7 +240,7 @@ func TestListenConnectionSpread(t *testing.T) {
 				}
 			}
 			t.Logf("reuseport=%v: %d connections in %s: %s", reuse, c.ok.Load(), elapsed.Round(time.Millisecond), strings.Join(counts, ", "))
-			stop(t, p)
+			p.stop()
 		})
 	}
 }
@@ -302,13 +302,13 @@ func TestListenKillUnderLoadLosesNoQueuedConnection(t *testing.T) {
 			if p.count(`worker started`) != workers+2 {
 				t.Errorf("want %d worker starts (2 restarts):\n%s", workers+2, strings.Join(p.lines(), "\n"))
 			}
-			stop(t, p)
+			p.stop()
 		})
 	}
 }
 
 // waitLoad lets the load run until at and for n more answers at least.
-func waitLoad(t *testing.T, c *loadClient, p *proc, at time.Time, n int64) {
+func waitLoad(t *testing.T, c *loadClient, p *drover, at time.Time, n int64) {
 	t.Helper()
 	want := c.ok.Load() + n
 	deadline := time.Now().Add(10 * time.Second)

@@ -1,22 +1,19 @@
-package main
+package e2e
 
-// What the health tests share. They are black-box: the real drover binary
-// with a real pool, asked over real HTTP. Workers are this test binary in
-// hz-worker mode (health_helpers_test.go), steered through files in
-// $HZ_DIR. The tests are in health_*_test.go.
+// HTTP in both directions drover serves: its health server (/status,
+// /metrics, probes) and the workers behind the sockets it listens on.
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,47 +21,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
-
-// hzDrover is a drover under test with its health server.
-type hzDrover struct {
-	*proc
-	addr string // host:port the health server bound
-	dir  string // HZ_DIR, the workers' trigger files
-}
-
-// hzWorkerArgs runs this test binary as an hz-worker. DROVER_TEST_HELPER is
-// set through env(1) because drover rejects DROVER_* names it does not know.
-func hzWorkerArgs() []string {
-	self, err := os.Executable()
-	if err != nil {
-		panic(err)
-	}
-	return []string{"env", "DROVER_TEST_HELPER=hz-worker", self}
-}
-
-// startHealth runs drover as PID 1 with its health server on a port the
-// kernel picks, read back from drover's log, so parallel tests never race
-// for a port.
-func startHealth(t *testing.T, env []string, args ...string) *hzDrover {
-	t.Helper()
-	dir := t.TempDir()
-	env = append([]string{"DROVER_HEALTH_ADDR=127.0.0.1:0", "HZ_DIR=" + dir, hzGorace}, env...)
-	p := startDrover(t, runOpts{pidns: true, env: env}, args...)
-	p.waitLog(`health server listening addr=`, 1, 10*time.Second)
-	rx := regexp.MustCompile(`health server listening addr=(\S+)`)
-	for _, l := range p.lines() {
-		if m := rx.FindStringSubmatch(l); m != nil {
-			return &hzDrover{proc: p, addr: m[1], dir: dir}
-		}
-	}
-	t.Fatal("unreachable: the line was just seen")
-	return nil
-}
-
-// hzGorace keeps the harness's race settings but drops the race runtime's
-// 1 s sleep at exit, which drover and every worker would each pay on every
-// stop; races are still reported, and still end the process with 66.
-const hzGorace = "GORACE=halt_on_error=1 exitcode=66 atexit_sleep_ms=0"
 
 var hzHTTP = &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{Proxy: nil}}
 
@@ -79,7 +35,7 @@ func hzTryGet(url string) (int, string, error) {
 }
 
 // get asks the health server; only for the test's own goroutine.
-func (d *hzDrover) get(path string) (int, string) {
+func (d *drover) get(path string) (int, string) {
 	d.t.Helper()
 	code, body, err := hzTryGet("http://" + d.addr + path)
 	if err != nil {
@@ -88,7 +44,7 @@ func (d *hzDrover) get(path string) (int, string) {
 	return code, body
 }
 
-func (d *hzDrover) expect(path string, code int, body string) {
+func (d *drover) expect(path string, code int, body string) {
 	d.t.Helper()
 	if c, b := d.get(path); c != code || b != body {
 		d.t.Errorf("GET %s = %d %q, want %d %q", path, c, b, code, body)
@@ -129,7 +85,7 @@ type hzStatus struct {
 	Time     time.Time         `json:"time"`
 }
 
-func (d *hzDrover) status() hzStatus {
+func (d *drover) status() hzStatus {
 	d.t.Helper()
 	code, body := d.get("/status")
 	if code != http.StatusOK {
@@ -145,7 +101,7 @@ func (d *hzDrover) status() hzStatus {
 }
 
 // waitStatus polls /status until ok holds.
-func (d *hzDrover) waitStatus(what string, timeout time.Duration, ok func(hzStatus) bool) hzStatus {
+func (d *drover) waitStatus(what string, timeout time.Duration, ok func(hzStatus) bool) hzStatus {
 	d.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -162,72 +118,8 @@ func (d *hzDrover) waitStatus(what string, timeout time.Duration, ok func(hzStat
 
 func hzReadyIs(n int) func(hzStatus) bool { return func(s hzStatus) bool { return s.Ready == n } }
 
-// infos waits until n hz-workers have started and returns what each saw,
-// by pid (as seen inside drover's PID namespace).
-func (d *hzDrover) infos(n int) map[int]map[string]string {
-	d.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out := map[int]map[string]string{}
-		files, _ := filepath.Glob(filepath.Join(d.dir, "info.*"))
-		for _, f := range files {
-			if strings.HasSuffix(f, ".tmp") {
-				continue
-			}
-			b, err := os.ReadFile(f)
-			if err != nil {
-				continue
-			}
-			kv := map[string]string{}
-			for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-				k, v, _ := strings.Cut(l, "=")
-				kv[k] = v
-			}
-			pid, _ := strconv.Atoi(kv["pid"])
-			out[pid] = kv
-		}
-		if len(out) >= n {
-			return out
-		}
-		if time.Now().After(deadline) {
-			d.t.Fatalf("only %d of %d workers started", len(out), n)
-		}
-		time.Sleep(10 * time.Millisecond) // polling files: no event to wait on
-	}
-}
-
-// trigger drops a file for the worker with pid (namespace pid) to act on.
-func (d *hzDrover) trigger(name string, pid int, content string) {
-	hzWriteFile(filepath.Join(d.dir, name+"."+strconv.Itoa(pid)), content)
-}
-
-// notifyFrom makes the worker with pid send msg to NOTIFY_SOCKET.
-func (d *hzDrover) notifyFrom(pid int, msg string) { d.trigger("send", pid, msg) }
-
-// stop sends SIGTERM and expects drover to exit 0.
-func (d *hzDrover) stop() {
-	d.t.Helper()
-	d.signal(syscall.SIGTERM)
-	if code := d.wait(15 * time.Second); code != 0 {
-		d.settleLog()
-		d.t.Fatalf("drover exited %d after SIGTERM, want 0", code)
-	}
-}
-
-// settleLog gives the log reader a moment to collect drover's last lines
-// (a panic, a race report) before a failure prints the log.
-func (d *hzDrover) settleLog() {
-	for {
-		select {
-		case <-d.more:
-		case <-time.After(200 * time.Millisecond):
-			return
-		}
-	}
-}
-
 // metrics scrapes /metrics and parses it as Prometheus does.
-func (d *hzDrover) metrics() map[string]*dto.MetricFamily {
+func (d *drover) metrics() map[string]*dto.MetricFamily {
 	d.t.Helper()
 	code, body := d.get("/metrics")
 	if code != http.StatusOK {
@@ -293,7 +185,101 @@ func hzSample(t *testing.T, mfs map[string]*dto.MetricFamily, name, label, value
 	return 0
 }
 
-func hzExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
+// boundAddrs waits for drover's "listening" line and returns name → address
+// ("tcp://127.0.0.1:41234", "unix:///tmp/x.sock").
+func boundAddrs(t *testing.T, p *drover) map[string]string {
+	t.Helper()
+	p.waitLog(`^drover: listening addrs=`, 1, 10*time.Second)
+	rx := regexp.MustCompile(`^drover: listening addrs="?([^" ]+)"?`)
+	for _, l := range p.lines() {
+		if m := rx.FindStringSubmatch(l); m != nil {
+			out := map[string]string{}
+			for _, item := range strings.Split(m[1], ",") {
+				name, addr, _ := strings.Cut(item, "=")
+				out[name] = addr
+			}
+			return out
+		}
+	}
+	t.Fatal("no listening line")
+	return nil
+}
+
+// splitURL turns tcp://host:port or unix:///path into Dial's arguments.
+func splitURL(u string) (network, addr string) {
+	scheme, rest, _ := strings.Cut(u, "://")
+	return scheme, rest
+}
+
+// get sends one HTTP/1.0 request on a new connection and returns the body.
+// HTTP/1.0 makes the server close the connection, so every call is a new
+// connection as a client loop would make.
+func get(network, addr, path string, timeout time.Duration) (string, error) {
+	c, err := net.DialTimeout(network, addr, timeout)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.0\r\nHost: drover\r\n\r\n"); err != nil {
+		return "", err
+	}
+	br := bufio.NewReader(c)
+	status, err := br.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	if !strings.Contains(status, " 200 ") {
+		return "", fmt.Errorf("status %q", strings.TrimSpace(status))
+	}
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return "", err
+		}
+		if l == "\r\n" {
+			break
+		}
+	}
+	body, err := io.ReadAll(br)
+	return string(body), err
+}
+
+// getURL retries until the worker answers: right after start a worker may
+// still be loading, and its connections wait in the queue anyway.
+func getURL(t *testing.T, url, path string) string {
+	t.Helper()
+	network, addr := splitURL(url)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		body, err := get(network, addr, path, 5*time.Second)
+		if err == nil {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s%s: %v", url, path, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling HTTP with a deadline
+	}
+}
+
+var pidRx = regexp.MustCompile(`pid[= ](\d+)`)
+
+// distinctPids requests url until want different pids have answered.
+func distinctPids(t *testing.T, url string, want int) map[string]int {
+	t.Helper()
+	seen := map[string]int{}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(seen) < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("only pids %v answered on %s, want %d distinct", seen, url, want)
+		}
+		body := getURL(t, url, "/")
+		m := pidRx.FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("answer without a pid: %q", body)
+		}
+		seen[m[1]]++
+	}
+	return seen
 }

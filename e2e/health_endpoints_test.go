@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // The endpoints' formats as users and tools read them: /readyz in the
 // Kubernetes API server's format, /status JSON, /metrics.
@@ -18,7 +18,7 @@ import (
 // check, then "readyz check passed|failed"; single checks and exclusions.
 func TestHealthReadyzVerbose(t *testing.T) {
 	d := startHealth(t, []string{"DROVER_WORKERS=2", "DROVER_READY=notify", "DROVER_MIN_READY=2", "DROVER_DRAIN_DELAY=20s"},
-		hzWorkerArgs()...)
+		workerArgs(t, "hz-worker")...)
 	pids := slices.Sorted(maps.Keys(d.infos(2)))
 	d.notifyFrom(pids[0], "READY=1")
 	d.waitStatus("1 ready", 5*time.Second, hzReadyIs(1))
@@ -64,7 +64,7 @@ func TestHealthReadyzVerbose(t *testing.T) {
 // /status is the documented JSON, with values that match the pool.
 func TestHealthStatusJSON(t *testing.T) {
 	before := time.Now()
-	d := startHealth(t, []string{"DROVER_WORKERS=2", "DROVER_READY=notify", "HZ_READY=1", "HZ_STATUS=up"}, hzWorkerArgs()...)
+	d := startHealth(t, []string{"DROVER_WORKERS=2", "DROVER_READY=notify", "HZ_READY=1", "HZ_STATUS=up"}, workerArgs(t, "hz-worker")...)
 	d.infos(2)
 
 	// Every documented key, no more: decoding strictly only rejects extras.
@@ -146,7 +146,7 @@ func TestHealthStatusJSON(t *testing.T) {
 // /metrics has every documented name with values that match what happened:
 // a kill -9 (restart reason exit), a SIGUSR1 forwarded, one orphan reaped.
 func TestHealthMetrics(t *testing.T) {
-	d := startHealth(t, []string{"DROVER_WORKERS=2", "DROVER_READY=notify", "HZ_READY=1"}, hzWorkerArgs()...)
+	d := startHealth(t, []string{"DROVER_WORKERS=2", "DROVER_READY=notify", "HZ_READY=1"}, workerArgs(t, "hz-worker")...)
 	d.infos(2)
 	d.waitStatus("2 ready", 5*time.Second, hzReadyIs(2))
 	pids := d.workerPids()

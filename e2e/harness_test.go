@@ -1,0 +1,423 @@
+package e2e
+
+// The one harness: start drover (optionally as PID 1 of a new PID
+// namespace, optionally with its health server), wait for log lines, send
+// signals, stop it and check its exit code. HTTP to the health server and
+// to the workers is in http_test.go.
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// gorace makes a race in drover or a worker end it with 66, and drops the
+// race runtime's 1 s sleep at exit, which every process would pay on every
+// stop; races are still reported.
+const gorace = "GORACE=halt_on_error=1 exitcode=66 atexit_sleep_ms=0"
+
+// drover is a running drover under test.
+type drover struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	pid  int // drover's pid as seen from the test (host namespace)
+	mu   sync.Mutex
+	log  []string
+	more chan struct{} // signalled on every new stderr line
+	done chan struct{} // closed when drover has exited
+	code int
+
+	addr string // with opts.health: host:port of the health server
+	dir  string // with opts.health: $HZ_DIR, the hz-workers' trigger files
+}
+
+type opts struct {
+	env   []string // DROVER_* and anything else, added to a minimal environment
+	pidns bool     // run as PID 1 of a new PID namespace
+	// health starts the health server on a port the kernel picks, read back
+	// from drover's log so parallel tests never race for a port, and gives
+	// hz-workers a trigger directory ($HZ_DIR).
+	health bool
+	stdin  io.Reader
+	// shell, when set, is a shell line run first that ends by exec'ing
+	// drover ("$@"), e.g. to join a cgroup before drover starts.
+	shell string
+	// wrap is a command that execs drover (its argv is appended).
+	wrap []string
+	// extra are descriptors drover inherits as fds 3, 4, ….
+	extra []*os.File
+	// container, when set, is the podman command line up to the image,
+	// whose entrypoint is drover; it replaces the binary under test.
+	container []string
+}
+
+// needRoot skips tests that need root (PID namespaces, cgroups, users).
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for PID namespaces (unshare --pid), cgroups and DROVER_USER; run the suite as root, as CI does")
+	}
+}
+
+// needCmd skips the test when a program it is about is not installed.
+func needCmd(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("%s is not installed", name)
+	}
+	return p
+}
+
+// argv is the command line that runs drover with args under o.
+func (o opts) argv(args []string) []string {
+	bin := []string{droverBin}
+	if o.container != nil {
+		bin = o.container
+	}
+	argv := append(append(append([]string(nil), o.wrap...), bin...), args...)
+	if o.shell != "" {
+		argv = append([]string{"sh", "-c", o.shell + `; exec "$@"`, "sh"}, argv...)
+	}
+	if o.pidns {
+		argv = append([]string{"unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--"}, argv...)
+	}
+	return argv
+}
+
+// baseEnv is what every drover gets before the test's own variables; a
+// later entry for the same name wins.
+func baseEnv() []string {
+	return []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=/root", "DROVER_HEALTH_ADDR=off", gorace, "GOCOVERDIR=" + coverDir,
+	}
+}
+
+// command is drover as a one-shot command, for runs the test only needs the
+// output and exit code of.
+func command(t *testing.T, o opts, args ...string) *exec.Cmd {
+	t.Helper()
+	if o.pidns {
+		needRoot(t)
+	}
+	argv := o.argv(args)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(baseEnv(), o.env...)
+	cmd.Stdin = o.stdin
+	cmd.ExtraFiles = o.extra
+	return cmd
+}
+
+// start runs drover with args; the test ends it if it is still alive.
+func start(t *testing.T, o opts, args ...string) *drover {
+	t.Helper()
+	d := &drover{t: t, more: make(chan struct{}, 1), done: make(chan struct{})}
+	if o.health {
+		d.dir = t.TempDir()
+		o.env = append([]string{"DROVER_HEALTH_ADDR=127.0.0.1:0", "HZ_DIR=" + d.dir}, o.env...)
+	}
+	d.cmd = command(t, o, args...)
+	d.cmd.Stdout = os.Stdout
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Stderr = w
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	go d.readLog(r)
+	go func() {
+		err := d.cmd.Wait()
+		d.code = exitCode(err)
+		close(d.done)
+	}()
+	d.pid = d.cmd.Process.Pid
+	if o.pidns {
+		d.pid = d.child(d.cmd.Process.Pid)
+	}
+	t.Cleanup(d.cleanup)
+	if o.health {
+		d.addr = d.waitLog(`health server listening addr=(\S+)`, 1, 10*time.Second)[1]
+	}
+	return d
+}
+
+// startHealth is the common case of the health tests: drover as PID 1 with
+// its health server.
+func startHealth(t *testing.T, env []string, args ...string) *drover {
+	t.Helper()
+	return start(t, opts{pidns: true, health: true, env: env}, args...)
+}
+
+// cleanup ends a drover the test left running. SIGTERM first, so that it
+// still writes its coverage counters; SIGKILL (and --kill-child for the
+// namespace) only if it does not stop in time.
+func (d *drover) cleanup() {
+	select {
+	case <-d.done:
+	default:
+		_ = syscall.Kill(d.pid, syscall.SIGTERM)
+		select {
+		case <-d.done:
+		case <-time.After(10 * time.Second):
+			_ = d.cmd.Process.Kill()
+			_ = syscall.Kill(d.pid, syscall.SIGKILL)
+			<-d.done
+		}
+	}
+	if d.t.Failed() {
+		d.settleLog()
+		d.t.Logf("drover's log:\n%s", strings.Join(d.lines(), "\n"))
+	}
+}
+
+// child finds the first child of pid (drover, under unshare).
+func (d *drover) child(pid int) int {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			n, _ := strconv.Atoi(f[0])
+			return n
+		}
+		select {
+		case <-d.done:
+			return pid
+		case <-time.After(5 * time.Millisecond): // /proc has no event to wait on
+		}
+	}
+	d.t.Fatalf("drover did not start under unshare")
+	return 0
+}
+
+// exitCode is the status as a shell reports it: 128+n for death by signal n.
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		ws := ee.Sys().(syscall.WaitStatus)
+		if ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ws.ExitStatus()
+	}
+	return -1
+}
+
+func (d *drover) readLog(r io.ReadCloser) {
+	defer r.Close()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		d.mu.Lock()
+		d.log = append(d.log, sc.Text())
+		d.mu.Unlock()
+		select {
+		case d.more <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (d *drover) lines() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.log...)
+}
+
+// count is how many log lines match re.
+func (d *drover) count(re string) int {
+	rx := regexp.MustCompile(re)
+	n := 0
+	for _, l := range d.lines() {
+		if rx.MatchString(l) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitLog waits until n lines match re, or fails the test after timeout.
+// It returns the submatches of the first matching line.
+func (d *drover) waitLog(re string, n int, timeout time.Duration) []string {
+	d.t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for d.count(re) < n {
+		select {
+		case <-d.more:
+		case <-d.done:
+			d.settleLog()
+			if d.count(re) < n {
+				d.t.Fatalf("drover exited (code %d) before %d log lines matched %q", d.code, n, re)
+			}
+		case <-deadline.C:
+			d.t.Fatalf("timed out after %s waiting for %d log lines matching %q (have %d)", timeout, n, re, d.count(re))
+		}
+	}
+	rx := regexp.MustCompile(re)
+	for _, l := range d.lines() {
+		if m := rx.FindStringSubmatch(l); m != nil {
+			return m
+		}
+	}
+	return nil
+}
+
+// settleLog gives the log reader a moment to collect drover's last lines
+// (a panic, a race report) before a failure prints the log.
+func (d *drover) settleLog() {
+	for {
+		select {
+		case <-d.more:
+		case <-time.After(200 * time.Millisecond):
+			return
+		}
+	}
+}
+
+func (d *drover) signal(sig syscall.Signal) {
+	d.t.Helper()
+	if err := syscall.Kill(d.pid, sig); err != nil {
+		d.t.Fatalf("kill %d %v: %v", d.pid, sig, err)
+	}
+}
+
+// wait returns drover's exit code, failing the test after timeout.
+func (d *drover) wait(timeout time.Duration) int {
+	d.t.Helper()
+	select {
+	case <-d.done:
+		return d.code
+	case <-time.After(timeout):
+		d.t.Fatalf("drover did not exit within %s", timeout)
+		return -1
+	}
+}
+
+// stopWith sends sig and expects drover to exit with want.
+func (d *drover) stopWith(sig syscall.Signal, want int) {
+	d.t.Helper()
+	d.signal(sig)
+	if code := d.wait(15 * time.Second); code != want {
+		d.settleLog()
+		d.t.Fatalf("drover exited %d after %v, want %d", code, sig, want)
+	}
+}
+
+// stop is the usual end: SIGTERM, and every worker stops in time, so 0.
+func (d *drover) stop() {
+	d.t.Helper()
+	d.stopWith(syscall.SIGTERM, 0)
+}
+
+// workerPids lists the pids of started workers, from drover's log, in order.
+func (d *drover) workerPids() map[int][]int {
+	rx := regexp.MustCompile(`worker started worker=(\d+) pid=(\d+)`)
+	out := map[int][]int{}
+	for _, l := range d.lines() {
+		if m := rx.FindStringSubmatch(l); m != nil {
+			id, _ := strconv.Atoi(m[1])
+			pid, _ := strconv.Atoi(m[2])
+			out[id] = append(out[id], pid)
+		}
+	}
+	return out
+}
+
+// hostPid maps a pid inside drover's namespace to the test's view.
+func (d *drover) hostPid(nsPid int) int {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			f := strings.Fields(l)
+			if len(f) == 3 && f[0] == "NSpid:" && f[2] == strconv.Itoa(nsPid) {
+				if ppid := parentOf(e.Name()); ppid == d.pid {
+					n, _ := strconv.Atoi(f[1])
+					return n
+				}
+			}
+		}
+	}
+	d.t.Fatalf("no process with pid %d in drover's namespace", nsPid)
+	return 0
+}
+
+func parentOf(pid string) int {
+	b, _ := os.ReadFile("/proc/" + pid + "/stat")
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	n, _ := strconv.Atoi(f[1])
+	return n
+}
+
+// waitFile waits until path exists and holds a line matching re.
+func waitFile(t *testing.T, path, re string, timeout time.Duration) string {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	deadline := time.Now().Add(timeout)
+	for {
+		b, _ := os.ReadFile(path)
+		if rx.Match(b) {
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s to match %q; it holds %q", timeout, path, re, b)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a file: there is no event to wait on
+	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// freeAddr is a loopback host:port nobody listens on right now, for the
+// tests that must name a fixed address (clients that start before drover
+// says where it listens). Another process could take it in between, which
+// on a test machine does not happen in practice.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// testdata is the absolute path of a file in e2e/testdata.
+func testdata(name string) string {
+	p, _ := filepath.Abs(filepath.Join("testdata", name))
+	return p
+}
+
+// repoFile is the absolute path of a file elsewhere in the repository
+// (examples/…), relative to its root.
+func repoFile(rel string) string {
+	p, _ := filepath.Abs(filepath.Join("..", rel))
+	return p
+}
