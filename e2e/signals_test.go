@@ -371,31 +371,38 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 // (in a process group of its own) is the terminal's foreground group, so
 // Ctrl-C, Ctrl-Z and a shell's job control work in `docker run -it`.
 func TestSignalTTYForeground(t *testing.T) {
-	_, slave := openPTY(t)
-	cmd := command(t, opts{}, "--", "cat", "/proc/self/stat")
-	cmd.Stdin = slave
-	// drover leads a new session whose controlling terminal is the pty,
-	// as a container runtime's -t sets it up.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("drover: %v: %s", err, stderr.String())
-	}
-	s := string(out)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		t.Fatalf("not a stat line: %q", s)
-	}
-	// After the command name: state ppid pgrp session tty_nr tpgid.
-	f := strings.Fields(s[i+1:])
-	pgrp, tpgid := f[2], f[5]
-	if pgrp == strconv.Itoa(cmd.Process.Pid) {
-		t.Errorf("the child is in drover's process group %s", pgrp)
-	}
-	if tpgid != pgrp {
-		t.Errorf("the terminal's foreground group is %s, the child's group %s", tpgid, pgrp)
+	for _, pidns := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pid1=%v", pidns), func(t *testing.T) {
+			if pidns {
+				needRoot(t)
+			}
+			_, slave := openPTY(t)
+			cmd := command(t, opts{pidns: pidns}, "--", "cat", "/proc/self/stat")
+			cmd.Stdin = slave
+			// A new session whose controlling terminal is the pty, as a
+			// container runtime's -t sets it up.
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("drover: %v: %s", err, stderr.String())
+			}
+			s := string(out)
+			i := strings.LastIndexByte(s, ')')
+			if i < 0 {
+				t.Fatalf("not a stat line: %q", s)
+			}
+			// After the command name: state ppid pgrp session tty_nr tpgid.
+			f := strings.Fields(s[i+1:])
+			pgrp, session, tpgid := f[2], f[3], f[5]
+			if pgrp == session {
+				t.Errorf("the child is in the session leader's process group %s", pgrp)
+			}
+			if tpgid != pgrp {
+				t.Errorf("the terminal's foreground group is %s, the child's group %s", tpgid, pgrp)
+			}
+		})
 	}
 }
 
