@@ -221,7 +221,8 @@ func bits(sigs ...syscall.Signal) uint64 {
 // TestSignalInheritedConfig is tini's signal configuration test and the
 // issue's `nohup` case: what the parent ignored stays ignored for the
 // grandchild, nothing else is ignored (drover's own ignore of 32 and 34 is
-// not handed on), and a blocked mask is restored before exec.
+// not handed on), and the blocked mask reaches it too, except for the
+// signals the Go runtime reserves.
 func TestSignalInheritedConfig(t *testing.T) {
 	for _, pidns := range []bool{false, true} {
 		t.Run(fmt.Sprintf("pid1=%v", pidns), func(t *testing.T) {
@@ -247,7 +248,7 @@ func TestSignalInheritedConfig(t *testing.T) {
 				}
 			})
 			t.Run("blocked", func(t *testing.T) {
-				wrap := workerArgs(t, "sigconf", "SIGCONF_IGN=22,2", "SIGCONF_BLK=21,4,15", "SIGCONF_COVER="+coverDir)
+				wrap := workerArgs(t, "sigconf", "SIGCONF_IGN=22,2", "SIGCONF_BLK=21,10,40,4,15", "SIGCONF_COVER="+coverDir)
 				out, err := command(t, opts{pidns: pidns, wrap: wrap}, "--", "grep", "Sig", "/proc/self/status").Output()
 				if err != nil {
 					t.Fatalf("drover: %v: %s", err, out)
@@ -255,15 +256,22 @@ func TestSignalInheritedConfig(t *testing.T) {
 				if got, want := sigMask(t, string(out), "SigIgn"), bits(unix.SIGTTOU, unix.SIGINT); got != want {
 					t.Errorf("grandchild SigIgn = %016x, want %016x", got, want)
 				}
-				got, want := sigMask(t, string(out), "SigBlk"), bits(unix.SIGTTIN, unix.SIGILL, unix.SIGTERM)
-				switch {
-				case got&want != want:
-					// drover does not restore the inherited mask yet: the Go
-					// runtime unblocks what it handles (TERM, ILL), so only
-					// TTIN survives.
-					t.Skipf("blocked mask: pending internal/launch (grandchild SigBlk = %016x, want %016x)", got, want)
-				case got != want:
-					t.Errorf("grandchild SigBlk = %016x, want %016x: drover blocks more than it inherited", got, want)
+				got := sigMask(t, string(out), "SigBlk")
+				// TTIN is tini's case; USR1 and a real-time signal are ones
+				// drover subscribes to itself.
+				kept := bits(unix.SIGTTIN, unix.SIGUSR1, 40)
+				// The Go runtime unblocks the signals it reserves (ILL and
+				// TERM among them) before main, so drover cannot hand those
+				// on: a documented difference from tini (internal/launch).
+				reserved := bits(unix.SIGILL, unix.SIGTERM)
+				if got&kept != kept {
+					t.Errorf("grandchild SigBlk = %016x, want %016x in it", got, kept)
+				}
+				if extra := got &^ (kept | reserved); extra != 0 {
+					t.Errorf("grandchild SigBlk = %016x: %016x was never blocked by the parent", got, extra)
+				}
+				if got&reserved != reserved {
+					t.Logf("as documented, ILL and TERM blocked by the parent are not blocked in the grandchild (SigBlk = %016x)", got)
 				}
 			})
 		})
