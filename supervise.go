@@ -130,6 +130,12 @@ func (d *daemon) act(sig syscall.Signal) {
 		d.pool.Scale(-1)
 	case actJobStop:
 		d.pool.SignalGroup(sig)
+		// The pool sends it from its own goroutine: stopping first would
+		// hold that send back until CONT, leaving the child running while
+		// drover is stopped. Pids is answered only after the send.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _ = d.pool.Pids(ctx)
+		cancel()
 		stopSelf()
 	case actContinue:
 		d.pool.SignalGroup(sig)

@@ -62,6 +62,9 @@ func workerMain(mode string) int {
 	case "listen-fds":
 		return recordFDs()
 	}
+	if code, ok := sigWorker(mode); ok {
+		return code
+	}
 	fmt.Fprintln(os.Stderr, "unknown", workerEnv, "mode", mode)
 	return 99
 }
