@@ -106,23 +106,33 @@ func (k *fakeKernel) signals() []sent {
 	return append([]sent(nil), k.sent...)
 }
 
-// runFake starts Run on r and returns a function that stops it and returns
-// every reported exit.
-func runFake(t *testing.T, r *Reaper) func() []Exit {
+// runFake starts Run on r and returns a function that waits (bounded) for
+// n reports, stops Run and returns every reported exit.
+func runFake(t *testing.T, r *Reaper) func(n int) []Exit {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var mu sync.Mutex
 	var got []Exit
+	reported := make(chan struct{}, 1024)
 	done := make(chan error, 1)
 	go func() {
 		done <- r.Run(ctx, func(e Exit) {
 			mu.Lock()
 			got = append(got, e)
 			mu.Unlock()
+			reported <- struct{}{}
 		})
 	}()
 	stopped := false
-	stop := func() []Exit {
+	stop := func(n int) []Exit {
+		for i := 0; i < n; i++ {
+			select {
+			case <-reported:
+			case <-time.After(10 * time.Second):
+				t.Errorf("only %d of %d exits reported", i, n)
+				n = 0
+			}
+		}
 		if !stopped {
 			stopped = true
 			cancel()
@@ -139,6 +149,6 @@ func runFake(t *testing.T, r *Reaper) func() []Exit {
 		defer mu.Unlock()
 		return append([]Exit(nil), got...)
 	}
-	t.Cleanup(func() { stop() })
+	t.Cleanup(func() { stop(0) })
 	return stop
 }

@@ -27,8 +27,9 @@ func TestMain(m *testing.M) {
 }
 
 // orphanScript leaves three orphans: two plain sleeps and one that ignores
-// SIGTERM (the ignored disposition survives exec), so SIGKILL is needed.
-const orphanScript = `sleep 30 & sleep 30 & (trap '' TERM; exec sleep 30) & exit 0`
+// SIGTERM, so SIGKILL is needed. The ignored disposition is set before the
+// fork (and survives exec), so it is in place before the shell exits.
+const orphanScript = `trap '' TERM; sleep 30 & trap - TERM; sleep 30 & sleep 30 & exit 0`
 
 // cleanupHelper starts orphanScript, waits for its shell to be reaped, runs
 // Cleanup and prints what it found and what is left.

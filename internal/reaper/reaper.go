@@ -95,7 +95,7 @@ func (r *Reaper) ForkLock() sync.Locker { return r.mu.RLocker() }
 func (r *Reaper) Run(ctx context.Context, report func(Exit)) error {
 	defer signal.Stop(r.sigs)
 	for {
-		if err := r.pass(report); err != nil {
+		if _, err := r.pass(report); err != nil {
 			return err
 		}
 		select {
@@ -120,16 +120,18 @@ func (r *Reaper) Wake() {
 func (r *Reaper) Empty() <-chan struct{} { return r.empty }
 
 // pass reaps until wait4 says no more zombies are ready (0) or no children
-// exist (ECHILD). Reports happen outside the lock, so a slow report never
+// exist (ECHILD), and says how many it reaped. Reports happen outside the lock, so a slow report never
 // holds up a fork.
-func (r *Reaper) pass(report func(Exit)) error {
+func (r *Reaper) pass(report func(Exit)) (int, error) {
+	n := 0
 	for {
 		done, err := r.collect()
 		for _, e := range r.buf {
 			report(e)
 		}
+		n += len(r.buf)
 		if err != nil || done {
-			return err
+			return n, err
 		}
 	}
 }
