@@ -27,6 +27,22 @@ type Reader struct {
 	// there is reported by both with the same text; a caller that logs
 	// both should drop repeated lines.
 	Warn func(string)
+	// CPUFile is DROVER_CPU_FILE: a file holding a millicore count, as a
+	// Kubernetes Downward API volume writes limits.cpu with divisor 1m. It
+	// is read as given, not below Root (it is the user's path, not the
+	// kernel's), and afresh on every call, because the kubelet replaces it
+	// on an in-place resize while environment variables stay as they were.
+	// Empty means unset.
+	CPUFile string
+	// Nproc returns RLIMIT_NPROC when it applies to us (it does not to
+	// root); nil means the real one. Only WorkerLimit uses it.
+	Nproc func() (limit uint64, applies bool)
+}
+
+// NewReader reads the system below root (fixture trees in tests, "/" in
+// production) plus the DROVER_CPU_FILE at cpuFile ("" for none).
+func NewReader(root, cpuFile string, warn func(string)) Reader {
+	return Reader{Root: root, CPUFile: cpuFile, Warn: warn}
 }
 
 // Budget is how many CPUs drover may use, and why.
@@ -55,7 +71,9 @@ func (b Budget) String() string {
 const maxFileSize = 4 << 20
 
 // Budget returns the CPU budget. millicores is DROVER_CPU_MILLICORES (≤ 0 means
-// unset). It fails only when no limit at all can be determined, i.e. the
+// unset). Every call reads everything again: the cgroup drover is in (it
+// may have been moved), each ancestor's quota, the affinity mask and
+// CPUFile, so calling it periodically follows a resize. It fails only when no limit at all can be determined, i.e. the
 // affinity call failed and neither cgroups nor millicores gave a number.
 func (r Reader) Budget(millicores int64) (Budget, error) {
 	w := &warner{fn: r.Warn}
@@ -75,6 +93,12 @@ func (r Reader) Budget(millicores int64) (Budget, error) {
 		m := big.NewRat(millicores, 1000)
 		if b.Cores == nil || m.Cmp(b.Cores) < 0 {
 			b.Cores, b.Source = m, fmt.Sprintf("DROVER_CPU_MILLICORES=%d", millicores)
+		}
+	}
+	if m, ok := r.fileMillicores(w); ok {
+		c := big.NewRat(m, 1000)
+		if b.Cores == nil || c.Cmp(b.Cores) < 0 {
+			b.Cores, b.Source = c, fmt.Sprintf("DROVER_CPU_FILE %s = %dm", r.CPUFile, m)
 		}
 	}
 	aff := r.Affinity
@@ -229,7 +253,16 @@ func (r Reader) readFile(file string) (string, error) {
 	if root == "" {
 		root = "/"
 	}
-	f, err := os.Open(filepath.Join(root, file))
+	return readAt(filepath.Join(root, file), file)
+}
+
+// readAbs reads a path the user gave, as it is (relative to the working
+// directory if relative), with the same size bound.
+func (r Reader) readAbs(file string) (string, error) { return readAt(file, file) }
+
+// readAt opens path and names the file as name in errors.
+func readAt(path, file string) (string, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", file, unwrapPathError(err))
 	}

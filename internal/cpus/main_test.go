@@ -35,31 +35,50 @@ func runLocked(f func()) {
 
 const helperEnv = "DROVER_CPUS_TEST_HELPER"
 
-// budgetHelper is the child side of TestRealCgroupV1Quota. It waits for the
-// parent to move it into the test cgroup (signalled by a line on stdin),
-// then reads its budget from the real /proc and /sys and prints it.
+// budgetHelper is the child side of the real-cgroup tests. The parent moves
+// it into a test cgroup, then sends one command per line; each answer is one
+// line read from the real /proc and /sys at that moment:
+//
+//	budget  ->  cores=3/2 source=cgroup v1 quota ...
+//	limit   ->  limit=137 reason=pids.max 300 (10 in use) at ...
+//
+// It ends at EOF, or after 60 s without a command.
 func budgetHelper() int {
-	ready := make(chan error, 1)
+	lines := make(chan string)
 	go func() {
-		_, err := bufio.NewReader(os.Stdin).ReadString('\n')
-		ready <- err
+		defer close(lines)
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
 	}()
-	select {
-	case err := <-ready:
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "helper: waiting for the parent:", err)
+	r := Reader{Root: "/", Warn: func(s string) { fmt.Fprintln(os.Stderr, "helper: warning:", s) }}
+	for {
+		var cmd string
+		var ok bool
+		select {
+		case cmd, ok = <-lines:
+			if !ok {
+				return 0
+			}
+		case <-time.After(60 * time.Second):
+			fmt.Fprintln(os.Stderr, "helper: no command from the parent")
 			return 3
 		}
-	case <-time.After(30 * time.Second):
-		fmt.Fprintln(os.Stderr, "helper: the parent never moved us into the cgroup")
-		return 3
+		switch cmd {
+		case "budget":
+			b, err := r.Budget(0)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "helper:", err)
+				return 1
+			}
+			fmt.Printf("cores=%s source=%s\n", b.Cores.RatString(), b.Source)
+		case "limit":
+			l := r.WorkerLimit()
+			fmt.Printf("limit=%d reason=%s\n", l.Workers, l.Reason)
+		default:
+			fmt.Fprintf(os.Stderr, "helper: unknown command %q\n", cmd)
+			return 2
+		}
 	}
-	r := Reader{Root: "/", Warn: func(s string) { fmt.Fprintln(os.Stderr, "helper: warning:", s) }}
-	b, err := r.Budget(0)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "helper:", err)
-		return 1
-	}
-	fmt.Printf("cores=%s\nsource=%s\n", b.Cores.RatString(), b.Source)
-	return 0
 }

@@ -69,6 +69,8 @@ type Sizing struct {
 	Min, Max     int      // clamp; Max 0 means no maximum
 	Rounding     Rounding
 	WorkerMemory int64 // bytes per worker; 0 means no memory cap
+	// Limit is what the container can hold (WorkerLimit); nil means none.
+	Limit *Limit
 }
 
 // Decision is the worker count and the explanation drover logs at start:
@@ -128,6 +130,10 @@ func Size(b Budget, s Sizing, memLimit int64, memOK bool) Decision {
 			fmt.Fprintf(&reason, ", capped at %d by memory %s / %s per worker",
 				w, formatBytes(memLimit), formatBytes(s.WorkerMemory))
 		}
+	}
+	if l := s.Limit; l != nil && w > max(l.Workers, 1) {
+		w = max(l.Workers, 1)
+		fmt.Fprintf(&reason, ", capped at %d by %s", w, l.Reason)
 	}
 	return Decision{Workers: w, Reason: reason.String()}
 }

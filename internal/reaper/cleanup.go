@@ -1,14 +1,18 @@
 package reaper
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
-	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
+
+// killWithin bounds the wait after SIGKILL, which cannot be ignored; only a
+// process stuck in the kernel (D state) outlives it.
+const killWithin = 5 * time.Second
+
+// pollEvery is how often Cleanup looks again for children while waiting:
+// orphans reparented to us do not wake the reap loop when they arrive.
+const pollEvery = 25 * time.Millisecond
 
 // Cleanup ends every process still left once the workers are gone: daemons
 // a worker forked and abandoned. They get SIGTERM, then SIGKILL after grace.
@@ -23,17 +27,18 @@ func (r *Reaper) Cleanup(grace time.Duration) int {
 		return 0
 	}
 	if !r.signalAll(unix.SIGTERM, grace) {
-		r.signalAll(unix.SIGKILL, 5*time.Second)
+		r.signalAll(unix.SIGKILL, killWithin)
 	}
 	return len(left)
 }
 
 // signalAll sends sig until no child is left or the time is up, and says
-// whether none is left.
+// whether none is left. Each process gets sig once: a second SIGTERM would
+// interrupt the shutdown the first one started.
 func (r *Reaper) signalAll(sig unix.Signal, within time.Duration) bool {
 	deadline := time.NewTimer(within)
 	defer deadline.Stop()
-	tick := time.NewTicker(25 * time.Millisecond)
+	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	signalled := map[int]bool{}
 	for {
@@ -41,15 +46,15 @@ func (r *Reaper) signalAll(sig unix.Signal, within time.Duration) bool {
 		if len(kids) == 0 {
 			return true
 		}
-		if os.Getpid() == 1 {
+		if r.sys.init {
 			if len(signalled) == 0 {
-				_ = unix.Kill(-1, sig)
+				_ = r.sys.kill(-1, sig)
 				signalled[-1] = true
 			}
 		} else {
 			for _, pid := range kids {
 				if !signalled[pid] {
-					_ = unix.Kill(pid, sig)
+					_ = r.sys.kill(pid, sig)
 					signalled[pid] = true
 				}
 			}
@@ -64,43 +69,12 @@ func (r *Reaper) signalAll(sig unix.Signal, within time.Duration) bool {
 	}
 }
 
-// children lists live (not yet exited) children of this process. Zombies are
-// left out: they are gone, and the reap loop collects them.
+// children lists live children; when they cannot be listed there is nothing
+// Cleanup can signal, so that counts as none.
 func (r *Reaper) children() []int {
-	self := os.Getpid()
-	ents, err := os.ReadDir("/proc")
+	kids, err := r.sys.children()
 	if err != nil {
 		return nil
 	}
-	var kids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		ppid, state, ok := statParent(filepath.Join("/proc", e.Name(), "stat"))
-		if ok && ppid == self && state != 'Z' && state != 'X' {
-			kids = append(kids, pid)
-		}
-	}
 	return kids
-}
-
-// statParent reads the state and ppid from /proc/PID/stat. The command name
-// may hold spaces and parentheses, so fields are counted after the last ')'.
-func statParent(path string) (ppid int, state byte, ok bool) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, 0, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := bytes.Fields(b[i+1:])
-	if len(f) < 2 || len(f[0]) != 1 {
-		return 0, 0, false
-	}
-	ppid, err = strconv.Atoi(string(f[1]))
-	return ppid, f[0][0], err == nil
 }

@@ -4,9 +4,9 @@
 // would race this one for the same zombies and lose exit statuses, so the
 // rest of drover learns of every child's exit only from here. The loop
 // follows hashicorp/go-reap: on each SIGCHLD, wait4(-1, WNOHANG) until
-// nothing is left, taking a write lock around each call so that code which
-// forks (holding the read lock) can register a pid before it can be reaped.
-// Unlike go-reap it reports the exit status and resource usage.
+// nothing is left, under a write lock that code which forks holds shared,
+// so that a pid is registered before it can be reaped. Unlike go-reap it
+// reports the exit status and resource usage.
 package reaper
 
 import (
@@ -27,6 +27,12 @@ type Exit struct {
 	Rusage unix.Rusage
 }
 
+// batch bounds how many zombies one lock hold collects. Taking the lock
+// once per zombie doubled PID 1's cost in a burst of orphans; holding it for
+// a whole burst would make a fork wait for thousands of wait4 calls. 64
+// calls take tens of microseconds, well below the cost of the fork itself.
+const batch = 64
+
 // Reaper reaps every child of the process, including orphans reparented to
 // it as PID 1 or as a child subreaper.
 type Reaper struct {
@@ -34,20 +40,47 @@ type Reaper struct {
 	sigs  chan os.Signal
 	wake  chan struct{}
 	empty chan struct{} // signalled after a pass that found no children at all
+	sys   sys
+	buf   []Exit // reused by pass; only the Run goroutine touches it
+}
+
+// sys is everything the reaper asks of the kernel, so that the policy
+// (batching, Cleanup's TERM-then-KILL) is tested without real processes.
+type sys struct {
 	wait4 func(pid int, ws *unix.WaitStatus, opts int, ru *unix.Rusage) (int, error)
+	kill  func(pid int, sig unix.Signal) error
+	// children lists live (not zombie) direct children.
+	children func() ([]int, error)
+	// init: PID 1 of a namespace, where kill(-1) reaches every process in
+	// it and orphans of any depth are ours.
+	init bool
+}
+
+func realSys() sys {
+	return sys{
+		wait4:    unix.Wait4,
+		kill:     unix.Kill,
+		children: procChildren{proc: "/proc", self: os.Getpid()}.list,
+		init:     os.Getpid() == 1,
+	}
 }
 
 // New subscribes to SIGCHLD at once, so that no child exit between New and
 // Run is missed; Run's first pass picks up anything that died before.
 func New() *Reaper {
-	r := &Reaper{
+	r := newReaper(realSys())
+	signal.Notify(r.sigs, unix.SIGCHLD)
+	return r
+}
+
+func newReaper(s sys) *Reaper {
+	return &Reaper{
 		sigs:  make(chan os.Signal, 1),
 		wake:  make(chan struct{}, 1),
 		empty: make(chan struct{}, 1),
-		wait4: unix.Wait4,
+		sys:   s,
+		buf:   make([]Exit, 0, batch),
 	}
-	signal.Notify(r.sigs, unix.SIGCHLD)
-	return r
 }
 
 // ForkLock is held (shared) by code that starts a child, from fork until the
@@ -62,7 +95,7 @@ func (r *Reaper) ForkLock() sync.Locker { return r.mu.RLocker() }
 func (r *Reaper) Run(ctx context.Context, report func(Exit)) error {
 	defer signal.Stop(r.sigs)
 	for {
-		if err := r.pass(report); err != nil {
+		if _, err := r.pass(report); err != nil {
 			return err
 		}
 		select {
@@ -87,14 +120,31 @@ func (r *Reaper) Wake() {
 func (r *Reaper) Empty() <-chan struct{} { return r.empty }
 
 // pass reaps until wait4 says no more zombies are ready (0) or no children
-// exist (ECHILD). One wait4 per lock hold, so a fork never waits for a long
-// burst of reaps.
-func (r *Reaper) pass(report func(Exit)) error {
+// exist (ECHILD), and says how many it reaped. Reports happen outside the lock, so a slow report never
+// holds up a fork.
+func (r *Reaper) pass(report func(Exit)) (int, error) {
+	n := 0
 	for {
+		done, err := r.collect()
+		for _, e := range r.buf {
+			report(e)
+		}
+		n += len(r.buf)
+		if err != nil || done {
+			return n, err
+		}
+	}
+}
+
+// collect reaps up to batch zombies into r.buf under one lock hold. done is
+// true when the pass is over: nothing more is ready, or nothing is left.
+func (r *Reaper) collect() (done bool, err error) {
+	r.buf = r.buf[:0]
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for len(r.buf) < batch {
 		var e Exit
-		r.mu.Lock()
-		pid, err := r.wait4(-1, &e.Status, unix.WNOHANG, &e.Rusage)
-		r.mu.Unlock()
+		pid, err := r.sys.wait4(-1, &e.Status, unix.WNOHANG, &e.Rusage)
 		switch {
 		case errors.Is(err, unix.EINTR):
 			continue
@@ -103,23 +153,16 @@ func (r *Reaper) pass(report func(Exit)) error {
 			case r.empty <- struct{}{}:
 			default:
 			}
-			return nil
+			return true, nil
 		case err != nil:
-			return fmt.Errorf("wait4: %w", err)
+			return true, fmt.Errorf("wait4: %w", err)
 		case pid <= 0:
-			return nil
+			return true, nil
 		}
 		e.Pid = pid
-		report(e)
+		r.buf = append(r.buf, e)
 	}
-}
-
-// Code is the shell convention for a status: the exit code, or 128+signal.
-func Code(ws unix.WaitStatus) int {
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ws.ExitStatus()
+	return false, nil
 }
 
 // Subreaper makes this process the reaper of its orphaned descendants when
