@@ -28,6 +28,7 @@ type daemon struct {
 	set     *listener.Set
 	pool    *spawn.Pool
 	srv     *health.Server
+	budget  *budget
 	notify  *notify.Socket
 	usage   *usage.Reader // nil when /proc cannot be read: no figures
 	closers []func()
@@ -75,9 +76,15 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 		log.Info("listening", "addrs", listenAddrs(d.set), "reuseport", s.Reuseport)
 	}
 
-	workers, cpu := 1, health.CPU{}
+	d.budget = newBudget(s, log)
+	workers := 1
+	if s.Pool {
+		if err := d.budget.checkLimit(); err != nil {
+			return nil, err
+		}
+	}
 	if s.Pool || s.HealthAddr != "" {
-		workers, cpu = sizePool(s, log)
+		workers = d.budget.size()
 	}
 
 	env := append(workerEnviron(environ), d.set.Env()...)
@@ -112,6 +119,7 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 	}
 	d.pool, err = spawn.New(spawn.Config{
 		Workers:        workers,
+		MaxWorkers:     d.budget.maxWorkers(workers),
 		Restart:        s.Restart,
 		BackoffMax:     s.BackoffMax,
 		CrashLimit:     s.CrashLimit,
@@ -137,7 +145,7 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 		err = nil
 	}
 	if s.HealthAddr != "" {
-		src := poolSource{pool: d.pool, usage: d.usage, cpu: &cpuView{cpu: cpu}, minReady: s.MinReady, started: time.Now()}
+		src := poolSource{pool: d.pool, usage: d.usage, cpu: d.budget.view, minReady: s.MinReady, started: time.Now()}
 		names := healthNames()
 		d.srv, err = health.New(health.Options{
 			Addr: s.HealthAddr, Source: src, Logger: log, Names: names,

@@ -78,6 +78,9 @@ func (d *daemon) run() int {
 				func(err error) { d.log.Warn("sd_notify", "err", err) })
 		}))
 	}
+	if d.budget.following() {
+		g.Add(cancelable(ctx, func(ctx context.Context) error { return d.budget.run(ctx, d.pool) }))
+	}
 	if d.s.MaxMemory > 0 {
 		g.Add(cancelable(ctx, func(ctx context.Context) error {
 			sampleUsage(ctx, d.pool, d.usage, 2*time.Second)
@@ -115,7 +118,8 @@ func (d *daemon) dispatchSignals(parent context.Context) (func() error, func(err
 }
 
 func (d *daemon) act(sig syscall.Signal) {
-	switch decide(sig, d.s.Pool, d.s.HUPReload) {
+	act := decide(sig, d.s.Pool, d.s.HUPReload)
+	switch act {
 	case actDrain:
 		d.log.Info("shutting down", "signal", unix.SignalName(sig))
 		d.pool.Shutdown(d.s.DrainDelay)
@@ -124,10 +128,19 @@ func (d *daemon) act(sig syscall.Signal) {
 		d.pool.ShutdownWith(sig)
 	case actReload:
 		d.pool.Reload()
-	case actScaleUp:
-		d.pool.Scale(+1)
-	case actScaleDown:
-		d.pool.Scale(-1)
+		if d.budget.following() {
+			d.budget.reread()
+		}
+	case actScaleUp, actScaleDown:
+		d.pool.Scale(map[action]int{actScaleUp: +1, actScaleDown: -1}[act])
+		if d.budget.following() {
+			// The operator's count wins over the budget until SIGHUP.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if st, err := d.pool.Snapshot(ctx); err == nil {
+				d.budget.pinned(st.Desired)
+			}
+			cancel()
+		}
 	case actJobStop:
 		d.pool.SignalGroup(sig)
 		// The pool sends it from its own goroutine: stopping first would

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,44 +10,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/drover-init/drover/internal/cpus"
 	"github.com/drover-init/drover/internal/health"
 	"github.com/drover-init/drover/internal/listener"
 	"github.com/drover-init/drover/internal/spawn"
 	"github.com/drover-init/drover/internal/usage"
 	"golang.org/x/sys/unix"
 )
-
-// sizePool decides how many workers to start and why; the why is logged,
-// shown in /status and exported as drover_cpu_budget_cores.
-func sizePool(s *Settings, log *slog.Logger) (int, health.CPU) {
-	seen := map[string]bool{} // Warn is called synchronously by Budget and MemoryLimit
-	r := cpus.Reader{Root: "/", Warn: func(msg string) {
-		if !seen[msg] { // Budget and MemoryLimit may report the same layout problem
-			seen[msg] = true
-			log.Warn("cpu budget: " + msg)
-		}
-	}}
-	b, err := r.Budget(s.CPUMillicores)
-	if err != nil {
-		log.Warn("cannot read the CPU budget; assuming 1 CPU", "err", err)
-		b = cpus.Budget{Cores: bigOne(), Source: "unknown"}
-	}
-	cores, _ := b.Cores.Float64()
-	cpu := health.CPU{Cores: cores, Exact: b.Cores.RatString(), Source: b.Source}
-	if s.Workers > 0 {
-		cpu.Reason = fmt.Sprintf("DROVER_WORKERS=%d", s.Workers)
-		return s.Workers, cpu
-	}
-	mem, _, memOK := r.MemoryLimit()
-	d := cpus.Size(b, cpus.Sizing{
-		PerCPU: s.PerCPU, Min: s.WorkersMin, Max: s.WorkersMax,
-		Rounding: s.Rounding, WorkerMemory: int64(s.WorkerMemory),
-	}, mem, memOK)
-	cpu.Reason = d.Reason
-	log.Info(d.String())
-	return d.Workers, cpu
-}
 
 // notifyPath picks where the sd_notify socket lives: a private directory
 // under TMPDIR, or an abstract socket when the filesystem is read-only
@@ -179,5 +145,3 @@ func releaseSlot(set *listener.Set, log *slog.Logger) func(int) {
 		}
 	}
 }
-
-func bigOne() *big.Rat { return big.NewRat(1, 1) }
