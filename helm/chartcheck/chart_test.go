@@ -320,7 +320,7 @@ func TestRefusedValues(t *testing.T) {
 	}{
 		{[]string{"terminationGracePeriodSeconds=24"}, "does not cover"},
 		{[]string{"drover.drainDelay=5"}, "drainDelay"},
-		{[]string{"drover.env.DROVER_WORKRS=2"}, "DROVER_WORKRS"},
+		{[]string{"drover.env.WORKERS=2"}, "WORKERS"}, // drover itself refuses a misspelt DROVER_* at start
 		{[]string{"drover.env.DROVER_LISTEN=:9"}, "DROVER_LISTEN"},
 		{[]string{"replicas=3"}, "replicas"},
 	} {
