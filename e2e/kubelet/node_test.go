@@ -226,7 +226,7 @@ imageGCLowThresholdPercent: 99
 		t.Fatal(err)
 	}
 	n.kubelet = exec.Command(n.bin.kubelet, "--config", confFile, "--root-dir", filepath.Join(n.dir, "kubelet"),
-		"--hostname-override", n.hostname, "--node-ip", "127.0.0.1", "--v", "2")
+		"--hostname-override", n.hostname, "--v", "2")
 	n.kubeDone = start(t, n.kubelet, filepath.Join(n.dir, "kubelet.log"))
 	await(t, 60*time.Second, "kubelet healthz", func() (bool, string) {
 		select {
@@ -260,6 +260,7 @@ func (n *node) cleanup() {
 	stop(n.ctrd, n.ctrdDone, 10*time.Second)
 	n.killShims()
 	n.unmountAll()
+	n.removeHostState()
 	if n.t.Failed() && os.Getenv("DROVER_E2E_KEEP") != "" {
 		n.t.Logf("kept %s", n.dir)
 		return
@@ -329,4 +330,32 @@ func tail(file string, lines int) string {
 		all = all[len(all)-lines:]
 	}
 	return strings.Join(all, "\n")
+}
+
+// removeHostState removes what a kubelet leaves outside its root
+// directory: the kubepods cgroups (empty once the pods are gone; rmdir
+// refuses any that is not) and the /var/log/containers links of its pods.
+func (n *node) removeHostState() {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods")
+	if fi, err := os.Stat("/sys/fs/cgroup/kubepods"); err == nil && fi.IsDir() {
+		roots = append(roots, "/sys/fs/cgroup/kubepods")
+	}
+	for _, root := range roots {
+		var dirs []string
+		filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, path)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			syscall.Rmdir(dirs[i])
+		}
+	}
+	links, _ := filepath.Glob("/var/log/containers/*_default_*.log")
+	for _, l := range links {
+		if target, err := os.Readlink(l); err == nil && strings.HasPrefix(target, n.dir+"/") {
+			os.Remove(l)
+		}
+	}
 }
