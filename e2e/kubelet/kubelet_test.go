@@ -183,7 +183,9 @@ func TestChartPodUnderKubelet(t *testing.T) {
 	if took := exit.at.Sub(removed); took > grace {
 		t.Errorf("drover exited %v after the removal, past the grace period %v", took, grace)
 	}
-	if drain := exit.at.Sub(notReady); !notReady.IsZero() && drain < 2*time.Second {
+	// /readyz is polled every 50ms, so its failure is seen up to a poll
+	// late; the drain itself is DROVER_DRAIN_DELAY (2s) from the SIGTERM.
+	if drain := exit.at.Sub(notReady); !notReady.IsZero() && drain < 2*time.Second-250*time.Millisecond {
 		t.Errorf("drover exited %v after readiness failed, before DROVER_DRAIN_DELAY (2s) passed", drain)
 	}
 }
