@@ -1,5 +1,7 @@
-# A static drover binary on an empty image. Copy it into your own image:
-#   COPY --from=ghcr.io/drover-init/drover /usr/local/bin/drover /usr/local/bin/drover
+# A static drover on an empty image, non-root by default. Build it and copy
+# drover into your own image (see examples/node, examples/python, examples/go):
+#   podman build --build-arg VERSION=$(git describe --always --dirty) -t drover .
+#   COPY --from=drover /usr/local/bin/drover /usr/local/bin/drover
 #   ENTRYPOINT ["/usr/local/bin/drover"]
 FROM golang:1.26 AS build
 WORKDIR /src
@@ -11,4 +13,5 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION}"
 
 FROM scratch
 COPY --from=build /drover /usr/local/bin/drover
+USER 65534:65534
 ENTRYPOINT ["/usr/local/bin/drover"]

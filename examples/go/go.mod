@@ -1,0 +1,3 @@
+module github.com/drover-init/drover/examples/go
+
+go 1.24
