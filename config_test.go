@@ -285,7 +285,7 @@ func TestFixedDefaults(t *testing.T) {
 	want := Settings{
 		Workers: 1, WorkersMin: 1, WorkersMax: 0, PerCPU: big.NewRat(1, 1), Rounding: cpus.Ceil,
 		StartupTimeout: 60 * time.Second, BackoffMax: 30 * time.Second, CrashLimit: 10,
-		StopSignal: syscall.SIGTERM, StopTimeout: 8 * time.Second, LogFormat: "text",
+		StopSignal: syscall.SIGTERM, StopTimeout: 8 * time.Second, LogFormat: "text", CPURecheck: 10 * time.Second,
 		LogLevel: slog.LevelWarn, Restart: spawn.Never,
 	}
 	want.MinReady, _ = health.ParseMinReady("50%")
