@@ -88,6 +88,9 @@ func (d *daemon) run() int {
 		}))
 	}
 
+	// Short runs (drover -- true) never pay for it.
+	trim := time.AfterFunc(time.Second, trimStartupPages)
+	defer trim.Stop()
 	if err := g.Run(); err != nil && !errors.Is(err, errPoolDone) {
 		d.log.Error("stopped", "err", err)
 	}

@@ -3,9 +3,10 @@ package launch
 import (
 	"bufio"
 	"bytes"
-	"debug/elf"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -66,17 +67,8 @@ func missingInterpreter(path string) string {
 		}
 		return "empty #! line"
 	}
-	if ef, err := elf.NewFile(f); err == nil {
-		defer ef.Close()
-		for _, p := range ef.Progs {
-			if p.Type != elf.PT_INTERP {
-				continue
-			}
-			b := make([]byte, p.Filesz)
-			if _, err := p.ReadAt(b, 0); err == nil {
-				return fmt.Sprintf("ELF interpreter %s not found (a binary built for another libc?)", strings.TrimRight(string(b), "\x00"))
-			}
-		}
+	if interp := elfInterpreter(f); interp != "" {
+		return fmt.Sprintf("ELF interpreter %s not found (a binary built for another libc?)", interp)
 	}
 	return ""
 }
@@ -102,4 +94,57 @@ func Transient(err error) bool {
 		}
 	}
 	return false
+}
+
+// elfInterpreter is the PT_INTERP path of an ELF file, or "". It reads the
+// program headers itself: debug/elf would pull zlib and zstd into PID 1 for
+// one error message.
+func elfInterpreter(f io.ReaderAt) string {
+	var id [16]byte
+	if _, err := f.ReadAt(id[:], 0); err != nil || string(id[:4]) != "\x7fELF" {
+		return ""
+	}
+	var bo binary.ByteOrder = binary.LittleEndian
+	if id[5] == 2 {
+		bo = binary.BigEndian
+	}
+	is64 := id[4] == 2
+	hdr := make([]byte, 64)
+	if _, err := f.ReadAt(hdr, 0); err != nil && !is64 {
+		hdr = hdr[:52]
+	}
+	var phoff int64
+	var phentsize, phnum int
+	if is64 {
+		phoff, phentsize, phnum = int64(bo.Uint64(hdr[32:])), int(bo.Uint16(hdr[54:])), int(bo.Uint16(hdr[56:]))
+	} else {
+		phoff, phentsize, phnum = int64(bo.Uint32(hdr[28:])), int(bo.Uint16(hdr[42:])), int(bo.Uint16(hdr[44:]))
+	}
+	if phentsize < 32 || phnum > 256 {
+		return ""
+	}
+	ph := make([]byte, phentsize)
+	for i := 0; i < phnum; i++ {
+		if _, err := f.ReadAt(ph, phoff+int64(i*phentsize)); err != nil {
+			return ""
+		}
+		if bo.Uint32(ph) != 3 { // PT_INTERP
+			continue
+		}
+		var off, size int64
+		if is64 {
+			off, size = int64(bo.Uint64(ph[8:])), int64(bo.Uint64(ph[32:]))
+		} else {
+			off, size = int64(bo.Uint32(ph[4:])), int64(bo.Uint32(ph[16:]))
+		}
+		if size <= 0 || size > 4096 {
+			return ""
+		}
+		b := make([]byte, size)
+		if _, err := f.ReadAt(b, off); err != nil {
+			return ""
+		}
+		return strings.TrimRight(string(b), "\x00")
+	}
+	return ""
 }
