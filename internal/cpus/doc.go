@@ -3,13 +3,20 @@
 //
 // Host core counts lie inside containers: a pod limited to 1.5 CPUs on a
 // 64-core node must not start 64 workers. The budget is therefore the
-// tightest of three independent limits, kept as an exact fraction so that
+// tightest of four independent limits, kept as an exact fraction so that
 // rounding happens exactly once, at the end:
 //
 //   - the CPU affinity mask (cpusets, the Kubernetes static CPU manager),
 //   - every CFS quota from drover's cgroup up to the visible cgroup root,
 //     cgroup v1 and v2 alike (each of them throttles us),
-//   - DROVER_CPU_MILLICORES, for limits the container cannot see itself.
+//   - DROVER_CPU_MILLICORES, for limits the container cannot see itself,
+//   - DROVER_CPU_FILE, the same as a Downward API volume file, which unlike
+//     an environment variable changes when a pod is resized in place.
+//
+// Every reading starts from scratch (Reader.Read), so calling it again
+// follows resizes and cgroup moves; Follower decides when a changed reading
+// changes the pool. WorkerLimit bounds the pool by what the container can
+// hold (pids.max, RLIMIT_NPROC).
 //
 // Everything is read through a Reader whose filesystem root and affinity
 // function are injected, so the same code runs on real /proc and /sys and

@@ -1,6 +1,7 @@
 package reaper
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"testing"
@@ -30,13 +31,13 @@ func TestPassBatchesUnderTheLock(t *testing.T) {
 	}
 	var got []int
 	var callsAtReport []int
-	n, err := r.pass(func(e Exit) {
+	n, err := r.pass(each(func(e Exit) {
 		got = append(got, e.Pid)
 		callsAtReport = append(callsAtReport, k.calls)
 		if c := exitCode(e.Status); c != e.Pid%256 {
 			t.Errorf("pid %d: code %d, want %d", e.Pid, c, e.Pid%256)
 		}
-	})
+	}))
 	if err != nil || n != len(want) {
 		t.Fatalf("pass = %d, %v; want %d", n, err, len(want))
 	}
@@ -65,7 +66,7 @@ func TestForkLockHoldsOffTheReaper(t *testing.T) {
 	lock := r.ForkLock()
 	lock.Lock()
 	reported := make(chan int, 1)
-	go func() { _, _ = r.pass(func(e Exit) { reported <- e.Pid }) }()
+	go func() { _, _ = r.pass(each(func(e Exit) { reported <- e.Pid })) }()
 	// The pass must block on the lock; give it a bounded chance to (wrongly)
 	// get through.
 	select {
@@ -94,7 +95,7 @@ func TestPassRetriesEINTRAndStopsWhenNoneReady(t *testing.T) {
 	k := &fakeKernel{waitErr: []error{unix.EINTR, unix.EINTR}, zombies: []int{5}, kids: []int{6}}
 	r := newReaper(k.sys(false))
 	var got []int
-	if _, err := r.pass(func(e Exit) { got = append(got, e.Pid) }); err != nil {
+	if _, err := r.pass(each(func(e Exit) { got = append(got, e.Pid) })); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, []int{5}) || k.calls != 4 {
@@ -205,5 +206,28 @@ func TestCleanupInitSignalsEveryoneOnce(t *testing.T) {
 	want := []sent{{-1, unix.SIGTERM}, {-1, unix.SIGKILL}}
 	if got := k.signals(); !reflect.DeepEqual(got, want) {
 		t.Errorf("signals %v, want %v", got, want)
+	}
+}
+
+// RunBatches hands over each lock hold's exits in one call.
+func TestRunBatches(t *testing.T) {
+	k := &fakeKernel{}
+	for p := 1; p <= batch+1; p++ {
+		k.zombies = append(k.zombies, p)
+	}
+	r := newReaper(k.sys(false))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	sizes := make(chan int, 4)
+	go func() { _ = r.RunBatches(ctx, func(es []Exit) { sizes <- len(es) }) }()
+	for _, want := range []int{batch, 1} {
+		select {
+		case got := <-sizes:
+			if got != want {
+				t.Errorf("batch of %d, want %d", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no batch reported")
+		}
 	}
 }

@@ -93,6 +93,14 @@ func (r *Reaper) ForkLock() sync.Locker { return r.mu.RLocker() }
 // order the kernel returned them. report may block; the kernel keeps the
 // zombies meanwhile, so nothing is lost.
 func (r *Reaper) Run(ctx context.Context, report func(Exit)) error {
+	return r.RunBatches(ctx, each(report))
+}
+
+// RunBatches is Run for a receiver that takes exits in batches (up to 64, as
+// collected under one lock hold), e.g. to hand a burst of orphans to another
+// goroutine in one message instead of one per pid. The slice is reused
+// after report returns.
+func (r *Reaper) RunBatches(ctx context.Context, report func([]Exit)) error {
 	defer signal.Stop(r.sigs)
 	for {
 		if _, err := r.pass(report); err != nil {
@@ -122,16 +130,24 @@ func (r *Reaper) Empty() <-chan struct{} { return r.empty }
 // pass reaps until wait4 says no more zombies are ready (0) or no children
 // exist (ECHILD), and says how many it reaped. Reports happen outside the lock, so a slow report never
 // holds up a fork.
-func (r *Reaper) pass(report func(Exit)) (int, error) {
+func (r *Reaper) pass(report func([]Exit)) (int, error) {
 	n := 0
 	for {
 		done, err := r.collect()
-		for _, e := range r.buf {
-			report(e)
+		if len(r.buf) > 0 {
+			report(r.buf)
 		}
 		n += len(r.buf)
 		if err != nil || done {
 			return n, err
+		}
+	}
+}
+
+func each(report func(Exit)) func([]Exit) {
+	return func(es []Exit) {
+		for _, e := range es {
+			report(e)
 		}
 	}
 }
