@@ -45,8 +45,12 @@ func (d *daemon) run() int {
 	reaperDone := make(chan struct{})
 	go func() {
 		defer close(reaperDone)
-		err := d.rp.Run(ctx, func(e reaper.Exit) {
-			d.pool.Exited(spawn.Exit{Pid: e.Pid, Status: syscall.WaitStatus(e.Status)})
+		err := d.rp.RunBatches(ctx, func(es []reaper.Exit) {
+			out := make([]spawn.Exit, len(es))
+			for i, e := range es {
+				out[i] = spawn.Exit{Pid: e.Pid, Status: syscall.WaitStatus(e.Status)}
+			}
+			d.pool.ExitedAll(out)
 		})
 		if err != nil {
 			d.log.Error("reaper stopped", "err", err)

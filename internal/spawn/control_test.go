@@ -44,3 +44,15 @@ func TestSignalGroup(t *testing.T) {
 		t.Fatalf("forwarded counts %v, want TSTP and CONT once each", s.Signals)
 	}
 }
+
+// A burst of reaped pids is one message: orphans are counted and a worker
+// in the burst is handled like a single exit.
+func TestExitedAll(t *testing.T) {
+	h := newHarness(t, Config{Workers: 1, Restart: Never})
+	pid := h.only()
+	h.p.ExitedAll([]Exit{{Pid: 90001}, {Pid: 90002}, {Pid: pid, Status: syscall.WaitStatus(3 << 8)}})
+	h.p.ExitedAll(nil)
+	if r := h.result(); r.Code != 3 {
+		t.Fatalf("result %+v, want the worker's 3", r)
+	}
+}

@@ -142,8 +142,9 @@ type Pool struct {
 // msg is one unit of work for the owner goroutine: a closure, or (f nil) a
 // reaped pid, which is by far the most frequent and needs no allocation.
 type msg struct {
-	f    func()
-	exit Exit
+	f     func()
+	exit  Exit
+	exits []Exit // a burst of reaped pids (orphans exiting together)
 }
 
 // New checks the config; nothing starts before Run.
@@ -176,6 +177,18 @@ func (p *Pool) Done() <-chan struct{} { return p.done }
 
 // Exited reports a reaped process. Pids the pool never started are orphans.
 func (p *Pool) Exited(e Exit) { p.send(msg{exit: e}) }
+
+// ExitedAll reports a burst of reaped processes in one message: 10,000
+// orphans exiting at once cost the pool one wake-up per burst, not per pid.
+func (p *Pool) ExitedAll(es []Exit) {
+	switch len(es) {
+	case 0:
+	case 1:
+		p.Exited(es[0])
+	default:
+		p.send(msg{exits: es})
+	}
+}
 
 // Shutdown starts the graceful stop: the pool reports draining at once,
 // keeps serving for drain, then stops every worker. A second call stops
@@ -261,9 +274,14 @@ func (p *Pool) Run() Result {
 }
 
 func (p *Pool) handle(m msg) {
-	if m.f != nil {
+	switch {
+	case m.f != nil:
 		m.f()
-	} else {
+	case m.exits != nil:
+		for _, e := range m.exits {
+			p.exited(e)
+		}
+	default:
 		p.exited(m.exit)
 	}
 }
