@@ -392,6 +392,18 @@ func servedBy(c *http.Client, url string) (int, error) {
 	return strconv.Atoi(string(m[1]))
 }
 
+// alive: pid exists and is not a zombie (an exited child of bench/run stays
+// a zombie until the script waits for it).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
+}
+
 func client(timeout time.Duration) *http.Client {
 	return &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
 }
@@ -450,16 +462,30 @@ func killRec(args []string) error {
 }
 
 // load runs -c sequential clients (Connection: close) against -url until
-// SIGTERM or SIGINT, then prints "ok=N failed=M".
+// SIGTERM or SIGINT, or until the process -watch has exited (so requests
+// refused after the supervisor is gone are not counted), then prints
+// "ok=N failed=M".
 func load(args []string) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	url := fs.String("url", "", "app url")
 	conc := fs.Int("c", 4, "concurrent clients")
+	watch := fs.Int("watch", 0, "stop when this pid has exited")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if *watch > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			for ctx.Err() == nil && alive(*watch) {
+				time.Sleep(time.Millisecond)
+			}
+			cancel()
+		}()
+	}
 	var ok, failed atomic.Int64
 	done := make(chan struct{})
 	for i := 0; i < *conc; i++ {
