@@ -1,24 +1,15 @@
-// Package bench holds drover's speed and memory goals as benchmarks, not as
-// timed tests: run them with
+// Package bench holds the one measurement bench/run cannot make from
+// outside: a worker start through drover's own launch package, direct and
+// through the exec shim. Everything black-box (start cost, memory, idle CPU,
+// reaping, HTTP, reloads) is bench/run, side by side with its peers.
 //
-//	go test -run='^$' -bench=. -benchtime=200x ./bench/
-//
-// and compare runs with benchstat.
+//	go test -run='^$' -bench=WorkerStart -benchtime=200x ./bench/
 package bench
 
 import (
-	"bufio"
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/drover-init/drover/internal/launch"
 	"github.com/drover-init/drover/internal/reaper"
@@ -64,127 +55,4 @@ func startAndReap(b *testing.B, shim string) {
 func BenchmarkWorkerStart(b *testing.B) {
 	b.Run("direct", func(b *testing.B) { startAndReap(b, "") })
 	b.Run("shim", func(b *testing.B) { startAndReap(b, "shim") })
-}
-
-var build struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-func droverBinary(b *testing.B) string {
-	build.once.Do(func() {
-		dir, err := os.MkdirTemp("", "drover-bench-")
-		if err != nil {
-			build.err = err
-			return
-		}
-		build.path = filepath.Join(dir, "drover")
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", build.path, "..")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			build.err = fmt.Errorf("%v: %s", err, out)
-		}
-	})
-	if build.err != nil {
-		b.Fatal(build.err)
-	}
-	return build.path
-}
-
-// runDrover starts the real binary and returns it with its log lines.
-func runDrover(b *testing.B, env []string, args ...string) (*exec.Cmd, <-chan string) {
-	cmd := exec.Command(droverBinary(b), args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "DROVER_HEALTH_ADDR=off"}, env...)
-	r, err := cmd.StderrPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	lines := make(chan string, 1024)
-	go func() {
-		// Always drained, so drover never blocks on a full pipe.
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
-			}
-		}
-		close(lines)
-	}()
-	b.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	})
-	return cmd, lines
-}
-
-func waitLine(b *testing.B, lines <-chan string, substr string, n int) {
-	deadline := time.NewTimer(30 * time.Second)
-	defer deadline.Stop()
-	for n > 0 {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				b.Fatal("drover exited while waiting for " + substr)
-			}
-			if strings.Contains(l, substr) {
-				n--
-			}
-		case <-deadline.C:
-			b.Fatal("timed out waiting for " + substr)
-		}
-	}
-}
-
-// BenchmarkPoolStart: from exec of drover to N workers started.
-func BenchmarkPoolStart(b *testing.B) {
-	for _, n := range []int{1, 8} {
-		b.Run(strconv.Itoa(n), func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				_, sc := runDrover(b, []string{"DROVER_WORKERS=" + strconv.Itoa(n)}, "sleep", "1000")
-				waitLine(b, sc, "worker started", n)
-			}
-		})
-	}
-}
-
-// BenchmarkDroverRSS reports drover's own resident memory with 8 workers,
-// health server and metrics on: the cost of drover in every container.
-func BenchmarkDroverRSS(b *testing.B) {
-	var rss int64
-	for i := 0; i < b.N; i++ {
-		cmd, sc := runDrover(b, []string{"DROVER_WORKERS=8", "DROVER_HEALTH_ADDR=127.0.0.1:0"}, "sleep", "1000")
-		waitLine(b, sc, "worker started", 8)
-		rss = vmRSS(b, cmd.Process.Pid)
-	}
-	b.ReportMetric(float64(rss)/(1<<20), "MiB-rss")
-}
-
-// BenchmarkReload: SIGHUP to "reload complete" for 4 workers.
-func BenchmarkReload(b *testing.B) {
-	cmd, sc := runDrover(b, []string{"DROVER_WORKERS=4"}, "sleep", "1000")
-	waitLine(b, sc, "worker started", 4)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		cmd.Process.Signal(syscall.SIGHUP)
-		waitLine(b, sc, "reload complete", 1)
-	}
-}
-
-func vmRSS(b *testing.B, pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
