@@ -211,6 +211,16 @@ func goBase(t *testing.T, tag imageTag) string {
 // module and build caches, and the host's shell for RUN lines.
 func goBuildMounts(t *testing.T) []string {
 	t.Helper()
+	// The Dockerfile's `go mod download` fetches every module go.mod lists,
+	// some of which the host may have only the go.mod of; fetch them on the
+	// host (through its GOPROXY) so the offline build finds them.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dl := exec.CommandContext(ctx, "go", "mod", "download")
+	dl.Dir = repoFile(".")
+	if out, err := dl.CombinedOutput(); err != nil {
+		t.Fatalf("go mod download: %v\n%s", err, out)
+	}
 	out, err := exec.Command("go", "env", "GOROOT", "GOMODCACHE", "GOCACHE").Output()
 	f := strings.Fields(string(out))
 	if err != nil || len(f) != 3 {
