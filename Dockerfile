@@ -3,7 +3,9 @@
 #   podman build --build-arg VERSION=$(git describe --always --dirty) -t drover .
 #   COPY --from=drover /usr/local/bin/drover /usr/local/bin/drover
 #   ENTRYPOINT ["/usr/local/bin/drover"]
-FROM golang:1.26 AS build
+# GO_IMAGE names the toolchain image, e.g. a mirror of golang:1.26.
+ARG GO_IMAGE=golang:1.26
+FROM ${GO_IMAGE} AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
