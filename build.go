@@ -116,6 +116,9 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 		// only known after fork: drover re-executes itself as a shim that
 		// sets them and execs the command.
 		starter.Shim, starter.PidVars = "/proc/self/exe", pidVars
+		if st, err := os.Stat("/bin/sh"); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			starter.Sh = "/bin/sh" // the fast path where it is safe; none in FROM scratch images
+		}
 	}
 	d.pool, err = spawn.New(spawn.Config{
 		Workers:        workers,

@@ -35,6 +35,9 @@ func startAndReap(b *testing.B, shim string) {
 		self, _ := os.Executable()
 		x.Shim, x.PidVars = self, []string{"LISTEN_PID"}
 	}
+	if shim == "sh" {
+		x.Sh = "/bin/sh"
+	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		p, err := x.Start(os.Environ(), nil)
@@ -51,8 +54,10 @@ func startAndReap(b *testing.B, shim string) {
 }
 
 // BenchmarkWorkerStart/direct is a start without sockets; /shim goes
-// through drover's exec shim, as every worker with DROVER_LISTEN does.
+// through drover's own exec shim (images without /bin/sh), /shim-sh through
+// the shell fast path, as workers with DROVER_LISTEN do where it is safe.
 func BenchmarkWorkerStart(b *testing.B) {
 	b.Run("direct", func(b *testing.B) { startAndReap(b, "") })
 	b.Run("shim", func(b *testing.B) { startAndReap(b, "shim") })
+	b.Run("shim-sh", func(b *testing.B) { startAndReap(b, "sh") })
 }

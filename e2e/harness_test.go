@@ -80,6 +80,7 @@ func needCmd(t *testing.T, name string) string {
 
 // argv is the command line that runs drover with args under o.
 func (o opts) argv(args []string) []string {
+	sourcesOnce.Do(func() { readSources("..") })
 	bin := []string{droverBin}
 	if o.container != nil {
 		bin = o.container

@@ -31,6 +31,9 @@ type Exec struct {
 	// pid, a number unknown before fork.
 	Shim    string
 	PidVars []string
+	// Sh, when set, is a POSIX shell used as the shim where that is safe
+	// (see shSafe): it starts in about a third of the time of drover.
+	Sh string
 	// Lock is held from fork until the pid is known (the reaper's fork lock).
 	Lock sync.Locker
 	// Credential, when set, is who the workers run as. With a Shim, the
@@ -72,12 +75,18 @@ func (x *Exec) Start(env []string, files []*os.File) (Process, error) {
 		}
 		w = pw
 		fd := 3 + len(files)
-		cmd.Path = x.Shim
 		cmd.ExtraFiles = append(append([]*os.File(nil), files...), w)
-		cmd.Env = append(append(make([]string, 0, len(env)+6), env...), preinit.ShimEnv(env, x.Path, x.PidVars, fd)...)
-		if x.Credential != nil {
-			cmd.SysProcAttr.Credential = nil
-			cmd.Env = append(cmd.Env, preinit.EnvCred+"="+preinit.EncodeCred(x.Credential))
+		if ok, unsetPWD := shSafe(env, x.Args, x.Path, x.PidVars); x.Sh != "" && ok {
+			// The shell runs as the worker's user, like a direct start.
+			cmd.Path = x.Sh
+			cmd.Args = append([]string{"sh", "-c", shScript(x.PidVars, fd, unsetPWD), x.Path}, x.Args[1:]...)
+		} else {
+			cmd.Path = x.Shim
+			cmd.Env = append(append(make([]string, 0, len(env)+6), env...), preinit.ShimEnv(env, x.Path, x.PidVars, fd)...)
+			if x.Credential != nil {
+				cmd.SysProcAttr.Credential = nil
+				cmd.Env = append(cmd.Env, preinit.EnvCred+"="+preinit.EncodeCred(x.Credential))
+			}
 		}
 		// The shim's end is close-on-exec in the worker's program, so EOF
 		// here means the shim has exec'd (or exited trying).
