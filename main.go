@@ -94,10 +94,11 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 			what = "command cannot be executed"
 		}
 		if errors.Is(err, exec.ErrNotFound) {
-			fmt.Fprintf(stderr, "drover: %s: %s (check the name and PATH)\n", args[0], what)
+			err = fmt.Errorf("%s: %s (check the name and PATH)", args[0], what)
 		} else {
-			fmt.Fprintf(stderr, "drover: %s: %s: %v\n", args[0], what, errors.Unwrap(err))
+			err = fmt.Errorf("%s: %s: %w", args[0], what, errors.Unwrap(err))
 		}
+		startError(s.LogFormat, stderr, err)
 		return code
 	}
 	return supervise(s, path, args, environ, stderr)

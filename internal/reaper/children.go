@@ -3,6 +3,7 @@ package reaper
 import (
 	"bytes"
 	"errors"
+	"github.com/prometheus/procfs"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -44,7 +45,7 @@ func (p procChildren) list() ([]int, error) {
 			if err != nil || pid <= 0 {
 				continue
 			}
-			if _, state, ok := statParent(filepath.Join(p.proc, string(field), "stat")); ok && live(state) {
+			if _, state, ok := p.stat(pid); ok && live(state) {
 				kids = append(kids, pid)
 			}
 		}
@@ -64,7 +65,7 @@ func (p procChildren) scan() ([]int, error) {
 		if err != nil || pid == p.self {
 			continue
 		}
-		ppid, state, ok := statParent(filepath.Join(p.proc, e.Name(), "stat"))
+		ppid, state, ok := p.stat(pid)
 		if ok && ppid == p.self && live(state) {
 			kids = append(kids, pid)
 		}
@@ -74,21 +75,21 @@ func (p procChildren) scan() ([]int, error) {
 
 func live(state byte) bool { return state != 'Z' && state != 'X' }
 
-// statParent reads the state and ppid from /proc/PID/stat. The command name
-// may hold spaces and parentheses, so fields are counted after the last ')'.
-func statParent(path string) (ppid int, state byte, ok bool) {
-	b, err := os.ReadFile(path)
+// stat reads the state and parent of pid, through procfs like the rest of
+// drover (the command name in /proc/PID/stat may hold spaces and
+// parentheses; procfs parses it once, correctly).
+func (p procChildren) stat(pid int) (ppid int, state byte, ok bool) {
+	fs, err := procfs.NewFS(p.proc)
 	if err != nil {
 		return 0, 0, false
 	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
+	proc, err := fs.Proc(pid)
+	if err != nil {
 		return 0, 0, false
 	}
-	f := bytes.Fields(b[i+1:])
-	if len(f) < 2 || len(f[0]) != 1 {
+	st, err := proc.Stat()
+	if err != nil || len(st.State) != 1 {
 		return 0, 0, false
 	}
-	ppid, err = strconv.Atoi(string(f[1]))
-	return ppid, f[0][0], err == nil
+	return st.PPID, st.State[0], true
 }

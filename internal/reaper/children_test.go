@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -24,6 +25,9 @@ func writeFiles(t *testing.T, root string, files map[string]string) {
 	}
 }
 
+// full pads a /proc/PID/stat fixture to the fields the kernel writes.
+func full(stat string) string { return stat + strings.Repeat(" 0", 48) + "\n" }
+
 // Children of every thread count; zombies, vanished pids and garbage do not.
 func TestProcChildrenFromTasks(t *testing.T) {
 	root := t.TempDir()
@@ -31,12 +35,12 @@ func TestProcChildrenFromTasks(t *testing.T) {
 		"self/task/1/children": "10 11 12\n",
 		"self/task/2/children": "13 x -4",
 		"self/task/3/children": "",
-		"10/stat":              "10 (sleep) S 1 10 10 0",
-		"11/stat":              "11 (zombie) Z 1 11 11 0",
-		"13/stat":              "13 (a) b) (c) R 1 13 13 0",
+		"10/stat":              full("10 (sleep) S 1 10 10 0"),
+		"11/stat":              full("11 (zombie) Z 1 11 11 0"),
+		"13/stat":              full("13 (a) b) (c) R 1 13 13 0"),
 		// 12 exited between the two reads: no stat.
 		// Not our child, but would be found by a scan:
-		"99/stat": "99 (other) S 1 99 99 0",
+		"99/stat": full("99 (other) S 1 99 99 0"),
 	})
 	got, err := procChildren{proc: root, self: 1}.list()
 	if err != nil {
@@ -53,10 +57,10 @@ func TestProcChildrenScanFallback(t *testing.T) {
 	root := t.TempDir()
 	writeFiles(t, root, map[string]string{
 		"self/status": "",
-		"5/stat":      "5 (drover) S 0 5 5 0",
-		"10/stat":     "10 (sleep) S 5 10 10 0",
-		"11/stat":     "11 (zombie) Z 5 11 11 0",
-		"12/stat":     "12 (other) S 1 12 12 0",
+		"5/stat":      full("5 (drover) S 0 5 5 0"),
+		"10/stat":     full("10 (sleep) S 5 10 10 0"),
+		"11/stat":     full("11 (zombie) Z 5 11 11 0"),
+		"12/stat":     full("12 (other) S 1 12 12 0"),
 		"13/stat":     "garbage",
 		"14/stat":     "14 (x) SS 5",
 		"net/stat":    "",
