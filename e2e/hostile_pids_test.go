@@ -1,0 +1,195 @@
+package e2e
+
+// Issue 10, item 1: an absurd worker count in a pids-limited cgroup. drover
+// refuses what the container cannot hold, caps auto sizing and SIGTTIN,
+// survives forks that fail with EAGAIN, and leaves no process behind.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var hostileCgroups atomic.Int64
+
+// makePidsCgroup creates a child of this process's pids cgroup (v1) with
+// pids.max set, and removes it when the test ends. A process the test left
+// in it is killed first: only this test's processes can be there.
+func makePidsCgroup(t *testing.T, max int) string {
+	t.Helper()
+	needRoot(t)
+	base := "/sys/fs/cgroup/pids"
+	if _, err := os.Stat(filepath.Join(base, "cgroup.procs")); err != nil {
+		t.Skip("no cgroup v1 pids hierarchy at /sys/fs/cgroup/pids")
+	}
+	self := ""
+	if b, err := os.ReadFile("/proc/self/cgroup"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			parts := strings.SplitN(l, ":", 3)
+			if len(parts) == 3 && contains(strings.Split(parts[1], ","), "pids") {
+				self = parts[2]
+			}
+		}
+	}
+	dir := filepath.Join(base, self, fmt.Sprintf("hostile-%d-%d", os.Getpid(), hostileCgroups.Add(1)))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("cgroup v1 pids hierarchy not writable here: %v", err)
+	}
+	t.Cleanup(func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for syscall.Rmdir(dir) != nil && time.Now().Before(deadline) {
+			for _, pid := range cgroupProcs(dir) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+			time.Sleep(20 * time.Millisecond) // the last processes are still leaving
+		}
+	})
+	setPidsMax(t, dir, max)
+	return dir
+}
+
+func setPidsMax(t *testing.T, dir string, max int) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "pids.max"), []byte(strconv.Itoa(max)), 0o644); err != nil {
+		t.Fatalf("setting pids.max: %v", err)
+	}
+}
+
+// cgroupProcs lists the processes in a cgroup.
+func cgroupProcs(dir string) []int {
+	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		n, _ := strconv.Atoi(f)
+		out = append(out, n)
+	}
+	return out
+}
+
+// joinCgroup is the opts.shell line that puts drover into dir.
+func joinCgroup(dir string) string { return "echo $$ > " + filepath.Join(dir, "cgroup.procs") }
+
+// checkNoCrash fails on the signs of a drover that crashed or misreported
+// a refused fork: a Go stack dump, a panic, a runtime abort, "exit 126".
+func checkNoCrash(t *testing.T, d *drover) {
+	t.Helper()
+	for _, bad := range []string{`^goroutine \d+ `, `panic`, `fatal error`, `pthread_create`, `exit 126`, `SIGABRT`} {
+		if n := d.count(bad); n > 0 {
+			t.Errorf("%d log lines match %q", n, bad)
+		}
+	}
+}
+
+func TestHostilePidsLimitRefusesAbsurdWorkers(t *testing.T) {
+	cg := makePidsCgroup(t, 300)
+	out, err := command(t, opts{shell: joinCgroup(cg), env: []string{"DROVER_WORKERS=1000"}}, "sleep", "1000").CombinedOutput()
+	if code := exitCode(err); code != 2 {
+		t.Errorf("DROVER_WORKERS=1000 under pids.max 300: exit %d, want 2; output %q", code, out)
+	}
+	line := strings.TrimSpace(string(out))
+	if strings.Contains(line, "\n") || !strings.Contains(line, `DROVER_WORKERS="1000"`) || !strings.Contains(line, "pids.max 300") {
+		t.Errorf("want one line naming DROVER_WORKERS and pids.max 300, got %q", line)
+	}
+	if procs := cgroupProcs(cg); len(procs) != 0 {
+		t.Errorf("processes left in the cgroup: %v", procs)
+	}
+}
+
+// auto with 4096 workers per CPU starts exactly the cap the cgroup allows,
+// and SIGTTIN beyond it is refused with one line.
+func TestHostilePidsLimitCapsAutoAndTTIN(t *testing.T) {
+	cg := makePidsCgroup(t, 300)
+	d := start(t, opts{health: true, shell: joinCgroup(cg),
+		env: []string{"DROVER_WORKERS=auto", "DROVER_WORKERS_PER_CPU=4096"}}, "sleep", "1000")
+	m := d.waitLog(`^drover: (\d+) workers: .* capped at (\d+) by pids\.max 300 \((\d+) in use\)`, 1, 10*time.Second)
+	n, _ := strconv.Atoi(m[1])
+	inUse, _ := strconv.Atoi(m[3])
+	if capped, _ := strconv.Atoi(m[2]); n != capped || n < 1 || 2*n > 300-inUse {
+		t.Fatalf("sized at %d workers, capped at %d with %d pids in use: the cap leaves no room", n, capped, inUse)
+	}
+	t.Logf("auto sized at the cap: %d workers (%d pids in use at start)", n, inUse)
+	d.waitLog(fmt.Sprintf(`worker started worker=%d `, n-1), 1, 30*time.Second)
+	if st := d.status(); st.Desired != n || len(st.Workers) != n {
+		t.Errorf("/status: desired %d, %d workers; want %d", st.Desired, len(st.Workers), n)
+	}
+	d.signal(syscall.SIGTTIN)
+	d.waitLog(`not adding a worker: the pool is at its maximum`, 1, 5*time.Second)
+	if st := d.status(); st.Desired != n {
+		t.Errorf("after SIGTTIN beyond the cap: desired %d, want %d", st.Desired, n)
+	}
+	d.stop()
+	if got := d.count(`worker started`); got != n {
+		t.Errorf("%d workers started, want %d", got, n)
+	}
+	if got := d.count(`not adding a worker`); got != 1 {
+		t.Errorf("%d refusal lines for one SIGTTIN, want 1", got)
+	}
+	checkNoCrash(t, d)
+	if procs := cgroupProcs(cg); len(procs) != 0 {
+		t.Errorf("processes left in the cgroup: %v", procs)
+	}
+}
+
+// Forks that really fail with EAGAIN (pids.max lowered below what runs):
+// drover retries without crashing, counting or reporting 126, logs one line
+// per streak, recovers when pids come back, and SIGTERM during a streak
+// ends it promptly with nothing left in the cgroup.
+func TestHostileForkEAGAIN(t *testing.T) {
+	const n = 4
+	cg := makePidsCgroup(t, 300)
+	d := start(t, opts{health: true, shell: joinCgroup(cg),
+		env: []string{"DROVER_WORKERS=" + strconv.Itoa(n), "DROVER_CRASH_LIMIT=3", "DROVER_BACKOFF_MAX=200ms"}}, "sleep", "1000")
+	d.waitLog(fmt.Sprintf(`worker started worker=%d `, n-1), 1, 10*time.Second)
+
+	starve := func(streak int) {
+		setPidsMax(t, cg, 1)
+		for _, pids := range d.workerPids() {
+			_ = syscall.Kill(pids[len(pids)-1], syscall.SIGKILL)
+		}
+		d.waitLog(`cannot start workers for lack of resources; retrying with backoff`, streak, 10*time.Second)
+	}
+	starve(1)
+	setPidsMax(t, cg, 300)
+	d.waitLog(`workers start again`, 1, 10*time.Second)
+	d.waitLog(`worker started`, 2*n, 10*time.Second)
+	if st := d.status(); st.Desired != n {
+		t.Errorf("after recovery: desired %d, want %d", st.Desired, n)
+	}
+
+	starve(2)
+	// The retries go on while starved: more than the crash limit of 3 (my two kills count 2),
+	// given 1 s at a backoff of at most 200 ms.
+	deadline := time.After(time.Second)
+wait:
+	for {
+		select {
+		case <-d.done:
+			t.Fatalf("drover exited %d while forks failed", d.code)
+		case <-deadline:
+			break wait
+		}
+	}
+	began := time.Now()
+	d.stop()
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("SIGTERM during failing forks took %s", took)
+	}
+	if got := d.count(`lack of resources`); got != 2 {
+		t.Errorf("%d lack-of-resources lines for two streaks, want 2", got)
+	}
+	checkNoCrash(t, d)
+	for _, bad := range []string{`giving up`, `cannot start worker `} {
+		if d.count(bad) > 0 {
+			t.Errorf("a refused fork was treated as a broken command (%q)", bad)
+		}
+	}
+	if procs := cgroupProcs(cg); len(procs) != 0 {
+		t.Errorf("processes left in the cgroup after drover exited: %v", procs)
+	}
+}
