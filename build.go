@@ -145,6 +145,9 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 		err = nil
 	}
 	if s.HealthAddr != "" {
+		if err := checkHealthAddr(s.HealthAddr, d.set.Addrs()); err != nil {
+			return nil, err
+		}
 		src := poolSource{pool: d.pool, usage: d.usage, cpu: d.budget.view, minReady: s.MinReady, started: time.Now()}
 		names := healthNames()
 		d.srv, err = health.New(health.Options{
