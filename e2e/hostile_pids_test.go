@@ -10,18 +10,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 )
 
-var hostileCgroups atomic.Int64
-
-// makePidsCgroup creates a child of this process's pids cgroup (v1) with
+// hostilePidsCgroup creates a child of this process's pids cgroup (v1) with
 // pids.max set, and removes it when the test ends. A process the test left
 // in it is killed first: only this test's processes can be there.
-func makePidsCgroup(t *testing.T, max int) string {
+func hostilePidsCgroup(t *testing.T, max int) string {
 	t.Helper()
 	needRoot(t)
 	base := "/sys/fs/cgroup/pids"
@@ -37,32 +34,33 @@ func makePidsCgroup(t *testing.T, max int) string {
 			}
 		}
 	}
-	dir := filepath.Join(base, self, fmt.Sprintf("hostile-%d-%d", os.Getpid(), hostileCgroups.Add(1)))
+	dir := filepath.Join(base, self, fmt.Sprintf("hostile-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-")))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Skipf("cgroup v1 pids hierarchy not writable here: %v", err)
 	}
 	t.Cleanup(func() {
 		deadline := time.Now().Add(10 * time.Second)
 		for syscall.Rmdir(dir) != nil && time.Now().Before(deadline) {
-			for _, pid := range cgroupProcs(dir) {
+			for _, pid := range hostileProcs(dir) {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
 			time.Sleep(20 * time.Millisecond) // the last processes are still leaving
 		}
 	})
-	setPidsMax(t, dir, max)
+	hostilePidsMax(t, dir, max)
 	return dir
 }
 
-func setPidsMax(t *testing.T, dir string, max int) {
+// hostilePidsMax sets pids.max; below pids.current it makes every fork fail with EAGAIN.
+func hostilePidsMax(t *testing.T, dir string, max int) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, "pids.max"), []byte(strconv.Itoa(max)), 0o644); err != nil {
 		t.Fatalf("setting pids.max: %v", err)
 	}
 }
 
-// cgroupProcs lists the processes in a cgroup.
-func cgroupProcs(dir string) []int {
+// hostileProcs lists the processes in a cgroup.
+func hostileProcs(dir string) []int {
 	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 	var out []int
 	for _, f := range strings.Fields(string(b)) {
@@ -72,12 +70,12 @@ func cgroupProcs(dir string) []int {
 	return out
 }
 
-// joinCgroup is the opts.shell line that puts drover into dir.
-func joinCgroup(dir string) string { return "echo $$ > " + filepath.Join(dir, "cgroup.procs") }
+// hostileJoin is the opts.shell line that puts drover into dir.
+func hostileJoin(dir string) string { return "echo $$ > " + filepath.Join(dir, "cgroup.procs") }
 
-// checkNoCrash fails on the signs of a drover that crashed or misreported
+// hostileNoCrash fails on the signs of a drover that crashed or misreported
 // a refused fork: a Go stack dump, a panic, a runtime abort, "exit 126".
-func checkNoCrash(t *testing.T, d *drover) {
+func hostileNoCrash(t *testing.T, d *drover) {
 	t.Helper()
 	for _, bad := range []string{`^goroutine \d+ `, `panic`, `fatal error`, `pthread_create`, `exit 126`, `SIGABRT`} {
 		if n := d.count(bad); n > 0 {
@@ -87,8 +85,8 @@ func checkNoCrash(t *testing.T, d *drover) {
 }
 
 func TestHostilePidsLimitRefusesAbsurdWorkers(t *testing.T) {
-	cg := makePidsCgroup(t, 300)
-	out, err := command(t, opts{shell: joinCgroup(cg), env: []string{"DROVER_WORKERS=1000"}}, "sleep", "1000").CombinedOutput()
+	cg := hostilePidsCgroup(t, 300)
+	out, err := command(t, opts{shell: hostileJoin(cg), env: []string{"DROVER_WORKERS=1000"}}, "sleep", "1000").CombinedOutput()
 	if code := exitCode(err); code != 2 {
 		t.Errorf("DROVER_WORKERS=1000 under pids.max 300: exit %d, want 2; output %q", code, out)
 	}
@@ -96,7 +94,7 @@ func TestHostilePidsLimitRefusesAbsurdWorkers(t *testing.T) {
 	if strings.Contains(line, "\n") || !strings.Contains(line, `DROVER_WORKERS="1000"`) || !strings.Contains(line, "pids.max 300") {
 		t.Errorf("want one line naming DROVER_WORKERS and pids.max 300, got %q", line)
 	}
-	if procs := cgroupProcs(cg); len(procs) != 0 {
+	if procs := hostileProcs(cg); len(procs) != 0 {
 		t.Errorf("processes left in the cgroup: %v", procs)
 	}
 }
@@ -104,8 +102,8 @@ func TestHostilePidsLimitRefusesAbsurdWorkers(t *testing.T) {
 // auto with 4096 workers per CPU starts exactly the cap the cgroup allows,
 // and SIGTTIN beyond it is refused with one line.
 func TestHostilePidsLimitCapsAutoAndTTIN(t *testing.T) {
-	cg := makePidsCgroup(t, 300)
-	d := start(t, opts{health: true, shell: joinCgroup(cg),
+	cg := hostilePidsCgroup(t, 300)
+	d := start(t, opts{health: true, shell: hostileJoin(cg),
 		env: []string{"DROVER_WORKERS=auto", "DROVER_WORKERS_PER_CPU=4096"}}, "sleep", "1000")
 	m := d.waitLog(`^drover: (\d+) workers: .* capped at (\d+) by pids\.max 300 \((\d+) in use\)`, 1, 10*time.Second)
 	n, _ := strconv.Atoi(m[1])
@@ -130,8 +128,8 @@ func TestHostilePidsLimitCapsAutoAndTTIN(t *testing.T) {
 	if got := d.count(`not adding a worker`); got != 1 {
 		t.Errorf("%d refusal lines for one SIGTTIN, want 1", got)
 	}
-	checkNoCrash(t, d)
-	if procs := cgroupProcs(cg); len(procs) != 0 {
+	hostileNoCrash(t, d)
+	if procs := hostileProcs(cg); len(procs) != 0 {
 		t.Errorf("processes left in the cgroup: %v", procs)
 	}
 }
@@ -142,20 +140,20 @@ func TestHostilePidsLimitCapsAutoAndTTIN(t *testing.T) {
 // ends it promptly with nothing left in the cgroup.
 func TestHostileForkEAGAIN(t *testing.T) {
 	const n = 4
-	cg := makePidsCgroup(t, 300)
-	d := start(t, opts{health: true, shell: joinCgroup(cg),
+	cg := hostilePidsCgroup(t, 300)
+	d := start(t, opts{health: true, shell: hostileJoin(cg),
 		env: []string{"DROVER_WORKERS=" + strconv.Itoa(n), "DROVER_CRASH_LIMIT=3", "DROVER_BACKOFF_MAX=200ms"}}, "sleep", "1000")
 	d.waitLog(fmt.Sprintf(`worker started worker=%d `, n-1), 1, 10*time.Second)
 
 	starve := func(streak int) {
-		setPidsMax(t, cg, 1)
+		hostilePidsMax(t, cg, 1)
 		for _, pids := range d.workerPids() {
 			_ = syscall.Kill(pids[len(pids)-1], syscall.SIGKILL)
 		}
 		d.waitLog(`cannot start workers for lack of resources; retrying with backoff`, streak, 10*time.Second)
 	}
 	starve(1)
-	setPidsMax(t, cg, 300)
+	hostilePidsMax(t, cg, 300)
 	d.waitLog(`workers start again`, 1, 10*time.Second)
 	d.waitLog(`worker started`, 2*n, 10*time.Second)
 	if st := d.status(); st.Desired != n {
@@ -183,13 +181,13 @@ wait:
 	if got := d.count(`lack of resources`); got != 2 {
 		t.Errorf("%d lack-of-resources lines for two streaks, want 2", got)
 	}
-	checkNoCrash(t, d)
+	hostileNoCrash(t, d)
 	for _, bad := range []string{`giving up`, `cannot start worker `} {
 		if d.count(bad) > 0 {
 			t.Errorf("a refused fork was treated as a broken command (%q)", bad)
 		}
 	}
-	if procs := cgroupProcs(cg); len(procs) != 0 {
+	if procs := hostileProcs(cg); len(procs) != 0 {
 		t.Errorf("processes left in the cgroup after drover exited: %v", procs)
 	}
 }

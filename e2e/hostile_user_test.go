@@ -34,13 +34,13 @@ func TestHostileUserRunsWorkerAsUid(t *testing.T) {
 	needRoot(t)
 	d := start(t, opts{env: []string{"DROVER_USER=65534", "DROVER_WORKERS=1"}}, "sleep", "1000")
 	m := d.waitLog(`worker started worker=0 pid=(\d+)`, 1, 10*time.Second)
-	checkUid(t, m[1], "65534")
+	hostileCheckUid(t, m[1], "65534")
 	d.stop()
 }
 
-// checkUid waits until pid has exec'd (its uid settles before exec) and
+// hostileCheckUid waits until pid has exec'd (its uid settles before exec) and
 // checks every uid of /proc/pid/status.
-func checkUid(t *testing.T, pid, uid string) {
+func hostileCheckUid(t *testing.T, pid, uid string) {
 	t.Helper()
 	want := regexp.MustCompile(`(?m)^Uid:\s+` + uid + `\s+` + uid + `\s+` + uid + `\s+` + uid + `$`)
 	deadline := time.Now().Add(5 * time.Second)
@@ -60,9 +60,9 @@ func checkUid(t *testing.T, pid, uid string) {
 	}
 }
 
-// privateCopy copies file to a fresh directory anyone may enter, with mode
+// hostilePrivateCopy copies file to a fresh directory anyone may enter, with mode
 // 0700: only root may execute it.
-func privateCopy(t *testing.T, file string) string {
+func hostilePrivateCopy(t *testing.T, file string) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "hostile-bin-")
 	if err != nil {
@@ -96,7 +96,7 @@ func privateCopy(t *testing.T, file string) string {
 // worker runs as 65534 and LISTEN_PID is its own pid.
 func TestHostileUserPrivateBinary(t *testing.T) {
 	needRoot(t)
-	bin := privateCopy(t, droverBin)
+	bin := hostilePrivateCopy(t, droverBin)
 	worker := worldExecutable(t)
 	// The wrap drops the harness's binary and execs the private copy in
 	// its place, so /proc/self/exe is the 0700 file.
@@ -108,14 +108,14 @@ func TestHostileUserPrivateBinary(t *testing.T) {
 	if len(addrs) != 1 {
 		t.Fatalf("want one socket, drover listens on %v", addrs)
 	}
-	url := firstValue(addrs)
+	url := hostileFirst(addrs)
 	env := getURL(t, url, "/env")
 	m := regexp.MustCompile(`(?m)^pid=(\d+)$`).FindStringSubmatch(env)
 	if m == nil || !strings.Contains(env, "\nLISTEN_PID="+m[1]+"\n") {
 		t.Errorf("LISTEN_PID is not the worker's pid:\n%s", env)
 	}
 	if m != nil {
-		checkUid(t, m[1], "65534")
+		hostileCheckUid(t, m[1], "65534")
 	}
 	if exe, _ := os.Readlink("/proc/" + strconv.Itoa(d.pid) + "/exe"); exe != bin {
 		t.Errorf("drover runs from %q, want the private copy %q", exe, bin)
@@ -126,7 +126,8 @@ func TestHostileUserPrivateBinary(t *testing.T) {
 	}
 }
 
-func firstValue(m map[string]string) string {
+// hostileFirst is any value of m, for a map of one.
+func hostileFirst(m map[string]string) string {
 	for _, v := range m {
 		return v
 	}
