@@ -191,3 +191,68 @@ wait:
 		t.Errorf("processes left in the cgroup after drover exited: %v", procs)
 	}
 }
+
+// A worker that forks until the cgroup is full, as a fork bomb or a leaky
+// app would: drover's runtime finds no pid for a new thread (it used to
+// abort with "pthread_create failed"), the other slot's restarts fail with
+// EAGAIN, drover rides it out, and SIGTERM still ends every process in the
+// cgroup, the bomb's children included.
+func TestHostileForkBombFillsCgroup(t *testing.T) {
+	const max = 80
+	// bash, unlike dash, survives a failed fork: it retries with backoff,
+	// so the bomb stays alive and keeps the cgroup full.
+	bash := needCmd(t, "bash")
+	cg := hostilePidsCgroup(t, max)
+	bomb := `if [ "$DROVER_WORKER_ID" = 0 ]; then while :; do sleep 1000 & done 2>/dev/null; fi; exec sleep 1000`
+	d := start(t, opts{health: true, shell: hostileJoin(cg),
+		env: []string{"DROVER_WORKERS=2", "DROVER_CRASH_LIMIT=3", "DROVER_BACKOFF_MAX=200ms"}}, bash, "-c", bomb)
+	d.waitLog(`worker started worker=1 `, 1, 10*time.Second)
+	// The cgroup fills as fast as sh forks; pids.current has no event.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(cg, "pids.current"))
+		if n, _ := strconv.Atoi(strings.TrimSpace(string(b))); n >= max {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the fork bomb did not fill the cgroup: pids.current %s", b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The kill frees one pid; the restart usually takes it (bash sleeps
+	// between its fork retries), leaving drover's runtime none for a new
+	// thread; or bash wins, and the restart fails with EAGAIN.
+	d.hostileKill1(1)
+	d.waitLog(`worker started worker=1 |lack of resources`, 2, 10*time.Second)
+	if d.count(`lack of resources`) == 0 {
+		// Keep the pid the next kill frees from the restart too.
+		hostilePidsMax(t, cg, max-4)
+		d.hostileKill1(1)
+		d.waitLog(`cannot start workers for lack of resources; retrying with backoff`, 1, 10*time.Second)
+	}
+	began := time.Now()
+	d.signal(syscall.SIGTERM)
+	code := d.wait(15 * time.Second)
+	t.Logf("SIGTERM with a full cgroup: drover exited %d after %s, %d processes in the cgroup when it began", code, time.Since(began).Round(time.Millisecond), max)
+	if code != 0 {
+		t.Errorf("drover exited %d, want 0", code)
+	}
+	d.settleLog()
+	hostileNoCrash(t, d)
+	if procs := hostileProcs(cg); len(procs) != 0 {
+		t.Errorf("%d processes left in the cgroup after drover exited: %v", len(procs), procs)
+	}
+}
+
+// hostileKill1 SIGKILLs the current worker of slot id without waiting for
+// a replacement, which may never come.
+func (d *drover) hostileKill1(id int) {
+	d.t.Helper()
+	pids := d.workerPids()[id]
+	if len(pids) == 0 {
+		d.t.Fatalf("slot %d has no worker", id)
+	}
+	if err := syscall.Kill(pids[len(pids)-1], syscall.SIGKILL); err != nil {
+		d.t.Fatalf("kill -9 worker %d: %v", id, err)
+	}
+}
