@@ -179,3 +179,21 @@ func TestHostileHealthAddrIsListenAddr(t *testing.T) {
 		}
 	}
 }
+
+// Absurd counts are refused whatever the container allows: drover's own
+// cap is 4096 workers.
+func TestHostileAbsurdCounts(t *testing.T) {
+	for _, env := range []string{
+		"DROVER_WORKERS=100000",
+		"DROVER_WORKERS=4097",
+		"DROVER_WORKERS_PER_CPU=100000",
+		"DROVER_WORKERS_MAX=99999999999999999999",
+		"DROVER_WORKERS_MIN=5000",
+	} {
+		name, value, _ := strings.Cut(env, "=")
+		code, line := hostileOneLine(t, opts{env: []string{env}}, "true")
+		if code != 2 || !strings.HasPrefix(line, fmt.Sprintf("drover: %s=%q ", name, value)) {
+			t.Errorf("%s: exit %d %q, want 2 naming the variable", env, code, line)
+		}
+	}
+}

@@ -249,3 +249,21 @@ func hostileCPUOf(t *testing.T, pid int) float64 {
 	stime, _ := strconv.Atoi(f[12])
 	return float64(utime+stime) / 100
 }
+
+// SIGTTIN respects DROVER_WORKERS_MAX with auto sizing.
+func TestHostileTTINRespectsWorkersMax(t *testing.T) {
+	d := start(t, opts{health: true, env: []string{"DROVER_WORKERS=auto", "DROVER_CPU_MILLICORES=1000", "DROVER_WORKERS_MAX=2"}},
+		"sleep", "1000")
+	d.waitLog(`worker started worker=0 `, 1, 10*time.Second)
+	d.signal(syscall.SIGTTIN)
+	d.waitLog(`worker started worker=1 `, 1, 10*time.Second)
+	d.signal(syscall.SIGTTIN)
+	d.waitLog(`not adding a worker: the pool is at its maximum .*max=2`, 1, 5*time.Second)
+	if st := d.status(); st.Desired != 2 {
+		t.Errorf("desired %d after TTIN beyond DROVER_WORKERS_MAX=2", st.Desired)
+	}
+	d.stop()
+	if n := d.count(`worker started`); n != 2 {
+		t.Errorf("%d workers started, want 2", n)
+	}
+}
