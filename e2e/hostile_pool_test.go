@@ -267,3 +267,23 @@ func TestHostileTTINRespectsWorkersMax(t *testing.T) {
 		t.Errorf("%d workers started, want 2", n)
 	}
 }
+
+// SIGTERM in the middle of starting a large pool is answered at once, and
+// every worker started so far is stopped and reaped.
+func TestHostileTermWhileStartingManyWorkers(t *testing.T) {
+	const n = 400
+	d := start(t, opts{pidns: true, env: []string{"DROVER_WORKERS=" + strconv.Itoa(n)}}, "sleep", "1000")
+	d.waitLog(`worker started worker=50 `, 1, 20*time.Second)
+	began := time.Now()
+	d.stop()
+	took := time.Since(began)
+	started, stopped := d.count(`worker started`), d.count(`worker (stopped|exited)`)
+	t.Logf("SIGTERM after %d of %d workers had started: drover exited in %s", started, n, took.Round(time.Millisecond))
+	if took > 5*time.Second {
+		t.Errorf("drover took %s to stop %d workers", took, started)
+	}
+	if stopped != started {
+		t.Errorf("%d workers started, %d reported stopped", started, stopped)
+	}
+	hostileNoCrash(t, d)
+}
