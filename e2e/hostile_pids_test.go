@@ -230,6 +230,14 @@ func TestHostileForkBombFillsCgroup(t *testing.T) {
 		d.hostileKill1(1)
 		d.waitLog(`cannot start workers for lack of resources; retrying with backoff`, 1, 10*time.Second)
 	}
+	// The health server reads /proc for every worker: system calls that
+	// may each want a thread while not one pid is free.
+	for i := 0; i < 5; i++ {
+		if st := d.status(); st.Desired != 2 {
+			t.Errorf("/status with a full cgroup: desired %d, want 2", st.Desired)
+		}
+		d.metrics()
+	}
 	began := time.Now()
 	d.signal(syscall.SIGTERM)
 	code := d.wait(15 * time.Second)
