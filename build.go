@@ -14,8 +14,14 @@ import (
 	"github.com/drover-init/drover/internal/notify"
 	"github.com/drover-init/drover/internal/reaper"
 	"github.com/drover-init/drover/internal/spawn"
+	"github.com/drover-init/drover/internal/threads"
 	"github.com/drover-init/drover/internal/usage"
 )
+
+// spareThreads is how many idle threads drover keeps for its system calls:
+// the reaper's wait, a fork, /proc and cgroup reads and the health
+// server's, with room to spare.
+const spareThreads = 16
 
 // daemon is everything a running drover is made of. build makes all of it
 // before anything runs, so that every start-up failure (a taken port, an
@@ -51,6 +57,10 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 			d.close()
 		}
 	}()
+
+	// Spare threads, taken while pids are free, so that a full pids cgroup
+	// cannot abort the runtime; before checkLimit, which counts them.
+	threads.Reserve(spareThreads)
 
 	// Subscribe before anything starts, so no signal is lost during start-up.
 	d.sigs = make(chan os.Signal, 64)
@@ -148,6 +158,9 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 		err = nil
 	}
 	if s.HealthAddr != "" {
+		if err := checkHealthAddr(s.HealthAddr, d.set.Addrs()); err != nil {
+			return nil, err
+		}
 		src := poolSource{pool: d.pool, usage: d.usage, cpu: d.budget.view, minReady: s.MinReady, started: time.Now()}
 		names := healthNames()
 		d.srv, err = health.New(health.Options{

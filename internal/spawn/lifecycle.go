@@ -225,6 +225,10 @@ func (p *Pool) exited(e Exit) {
 		}
 		if s.cur == nil {
 			p.afterExit(s, w, e.Status)
+		} else if p.st.stopping {
+			// A replacement stopped by the shutdown before the worker it
+			// was to replace: still one of the workers the user counts.
+			p.cfg.Log.Info("worker stopped", "worker", s.id, "pid", w.pid, "status", describe(e.Status))
 		}
 	case s.cur == w:
 		s.cur = nil
