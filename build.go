@@ -23,6 +23,10 @@ import (
 // server's, with room to spare.
 const spareThreads = 16
 
+// lazySetup is when the start-up work no short run needs is done: a
+// real-time signal sent to drover in its first 10 ms is not forwarded.
+const lazySetup = 10 * time.Millisecond
+
 // daemon is everything a running drover is made of. build makes all of it
 // before anything runs, so that every start-up failure (a taken port, an
 // unusable notify socket) is reported the same way and nothing has started.
@@ -37,6 +41,7 @@ type daemon struct {
 	budget  *budget
 	notify  *notify.Socket
 	usage   *usage.Reader // nil when /proc cannot be read: no figures
+	lazy    *time.Timer
 	closers []func()
 }
 
@@ -58,14 +63,24 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 		}
 	}()
 
-	// Spare threads, taken while pids are free, so that a full pids cgroup
-	// cannot abort the runtime; before checkLimit, which counts them.
-	threads.Reserve(spareThreads)
-
-	// Subscribe before anything starts, so no signal is lost during start-up.
+	// Subscribe to every standard signal before any worker starts, so none
+	// is lost or fatal. Each subscription is a round trip to the Go
+	// runtime's signal thread (about 40 µs), so the 30 real-time signals,
+	// which no default can make fatal here (the runtime drops them until
+	// they are subscribed), follow lazySetup later: they would double what
+	// `drover -- true` costs. No signal.Stop at exit: drover exits right
+	// after, and unsubscribing costs the same again.
 	d.sigs = make(chan os.Signal, 64)
-	signal.Notify(d.sigs, launch.InheritedSignals().Filter(catchable())...)
-	d.closers = append(d.closers, func() { signal.Stop(d.sigs) })
+	std, rt := splitRealtime(launch.InheritedSignals().Filter(catchable()))
+	signal.Notify(d.sigs, std...)
+	// Then the spare threads that keep a full pids cgroup from aborting the
+	// runtime (the worker cap already keeps room for them): a short run
+	// (drover -- true) never pays for either.
+	d.lazy = time.AfterFunc(lazySetup, func() {
+		signal.Notify(d.sigs, rt...)
+		threads.Reserve(spareThreads)
+	})
+	d.closers = append(d.closers, func() { d.lazy.Stop() })
 	guard := setUncatchable(true)
 
 	if err := launch.SealFDs(); err != nil {

@@ -42,6 +42,18 @@ func catchable() []os.Signal {
 	return out
 }
 
+// splitRealtime separates the standard signals from the real-time ones.
+func splitRealtime(sigs []os.Signal) (std, rt []os.Signal) {
+	for _, s := range sigs {
+		if n, ok := s.(syscall.Signal); ok && n >= 32 {
+			rt = append(rt, s)
+		} else {
+			std = append(std, s)
+		}
+	}
+	return std, rt
+}
+
 // sigaction is the kernel's struct for rt_sigaction on Linux.
 type sigaction struct {
 	handler, flags, restorer uintptr

@@ -1,6 +1,7 @@
 package launch
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,9 +37,14 @@ func shScript(pidVars []string, fd int, unsetPWD bool) string {
 }
 
 // shSafe says whether the shell fast path passes env and argv on unchanged,
-// and whether the script must unset the PWD the shell would add.
+// and whether the script must unset the PWD the shell would add. A program
+// whose interpreter is missing goes through drover's shim, whose error
+// names the interpreter where the shell's would only say "not found".
 func shSafe(env, args []string, path string, pidVars []string) (ok, unsetPWD bool) {
 	if len(args) == 0 || (args[0] != path && args[0] != filepath.Base(path)) {
+		return false, false
+	}
+	if interpreterMissing(path) {
 		return false, false
 	}
 	for _, v := range pidVars {
@@ -74,4 +80,32 @@ func shName(k string) bool {
 		}
 	}
 	return true
+}
+
+// interpreterMissing says whether path names an interpreter (a #! line, or
+// an ELF binary's dynamic loader) that does not exist.
+func interpreterMissing(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	var head [256]byte
+	n, _ := f.ReadAt(head[:], 0)
+	interp := ""
+	if rest, ok := bytes.CutPrefix(head[:n], []byte("#!")); ok {
+		line, _, _ := bytes.Cut(rest, []byte("\n"))
+		if fields := strings.Fields(string(line)); len(fields) > 0 {
+			interp = fields[0]
+		} else {
+			return true
+		}
+	} else {
+		interp = elfInterpreter(f)
+	}
+	if interp == "" {
+		return false
+	}
+	_, err = os.Stat(interp)
+	return err != nil
 }

@@ -87,6 +87,17 @@ func TestShellShimSafe(t *testing.T) {
 			t.Errorf("%s: shSafe = %v, %v; want %v, %v", tc.name, ok, unPW, tc.ok, tc.unPW)
 		}
 	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, "script")
+	if err := os.WriteFile(script, []byte("#!/nonexistent/python\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := shSafe(nil, []string{"script"}, script, nil); ok {
+		t.Error("shell path taken for a script whose interpreter is missing: its error would not name it")
+	}
+	if ok, _ := shSafe(nil, []string{"sh"}, "/bin/sh", nil); !ok {
+		t.Error("shell path refused for /bin/sh")
+	}
 	if got := shScript([]string{"LISTEN_PID"}, 5, true); got != `unset PWD; export LISTEN_PID=$$; exec "$0" "$@" 5>&-` {
 		t.Errorf("script %q", got)
 	}
