@@ -40,22 +40,18 @@ func statusCmd(args, environ []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "drover: usage: drover status")
 		return 2
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	addr := healthAddr(environ)
-	if addr == "" {
-		return healthOff(stderr, "status")
-	}
-	s, err := health.FetchStatus(ctx, addr)
-	if err != nil {
-		fmt.Fprintf(stderr, "drover: %v (is drover running with its health server on %s? see DROVER_HEALTH_ADDR)\n", err, addr)
-		return 1
-	}
-	if err := health.WriteTable(stdout, s); err != nil {
-		fmt.Fprintf(stderr, "drover: status: %v\n", err)
-		return 1
-	}
-	return 0
+	return withHealth("status", environ, stderr, func(ctx context.Context, addr string) int {
+		s, err := health.FetchStatus(ctx, addr)
+		if err != nil {
+			fmt.Fprintf(stderr, "drover: %v (is drover running with its health server on %s? see DROVER_HEALTH_ADDR)\n", err, addr)
+			return 1
+		}
+		if err := health.WriteTable(stdout, s); err != nil {
+			fmt.Fprintf(stderr, "drover: status: %v\n", err)
+			return 1
+		}
+		return 0
+	})
 }
 
 // probeCmd exits 0 when the endpoint answers 200: a HEALTHCHECK for images
@@ -65,16 +61,24 @@ func probeCmd(args, environ []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "drover: usage: drover probe livez|readyz")
 		return 2
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+	return withHealth("probe", environ, stderr, func(ctx context.Context, addr string) int {
+		if err := health.Probe(ctx, addr, args[0]); err != nil {
+			fmt.Fprintf(stderr, "drover: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, "ok")
+		return 0
+	})
+}
+
+// withHealth runs a verb against the running drover's health server, found
+// from the same DROVER_HEALTH_ADDR, within 5 s.
+func withHealth(verb string, environ []string, stderr io.Writer, f func(ctx context.Context, addr string) int) int {
 	addr := healthAddr(environ)
 	if addr == "" {
-		return healthOff(stderr, "probe")
+		return healthOff(stderr, verb)
 	}
-	if err := health.Probe(ctx, addr, args[0]); err != nil {
-		fmt.Fprintf(stderr, "drover: %v\n", err)
-		return 1
-	}
-	fmt.Fprintln(stdout, "ok")
-	return 0
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return f(ctx, addr)
 }
