@@ -74,11 +74,20 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 	std, rt := splitRealtime(launch.InheritedSignals().Filter(catchable()))
 	signal.Notify(d.sigs, std...)
 	// Then the spare threads that keep a full pids cgroup from aborting the
-	// runtime (the worker cap already keeps room for them): a short run
-	// (drover -- true) never pays for either.
+	// runtime (the worker cap keeps room for them). A supervisor makes them
+	// before its first worker can fork (about 0.8 ms): a fork bomb fills a
+	// small cgroup within milliseconds. Plain-init mode makes them with the
+	// real-time subscriptions, so a short run (drover -- true) pays for
+	// neither; its child has those 10 ms to fill the cgroup first.
+	pool := s.Pool || s.HealthAddr != ""
+	if pool {
+		threads.Reserve(spareThreads)
+	}
 	d.lazy = time.AfterFunc(lazySetup, func() {
 		signal.Notify(d.sigs, rt...)
-		threads.Reserve(spareThreads)
+		if !pool {
+			threads.Reserve(spareThreads)
+		}
 	})
 	d.closers = append(d.closers, func() { d.lazy.Stop() })
 	guard := setUncatchable(true)
