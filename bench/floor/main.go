@@ -5,7 +5,8 @@
 // temporary directory, never committed as a binary.
 //
 //	floor CMD ARGS...         run CMD, exit with its status
-//	floor -serve CMD ARGS...  also serve /metrics (Go and process collectors) on 127.0.0.1:0
+//	floor -serve CMD ARGS...  also serve /metrics (Go and process collectors) on 127.0.0.1:0,
+//	                          whose address goes to $METRICS_FILE if set
 package main
 
 import (
@@ -29,6 +30,9 @@ func main() {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			os.Exit(2)
+		}
+		if f := os.Getenv("METRICS_FILE"); f != "" { // for bench/run's scrapes
+			_ = os.WriteFile(f, []byte(ln.Addr().String()), 0o644)
 		}
 		go func() { _ = http.Serve(ln, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})) }()
 	}
