@@ -79,13 +79,13 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 	// small cgroup within milliseconds. Plain-init mode makes them with the
 	// real-time subscriptions, so a short run (drover -- true) pays for
 	// neither; its child has those 10 ms to fill the cgroup first.
-	pool := s.Pool || s.HealthAddr != ""
-	if pool {
+	supervisor := s.Pool || s.HealthAddr != "" // long-running: sized, spare threads first
+	if supervisor {
 		threads.Reserve(spareThreads)
 	}
 	d.lazy = time.AfterFunc(lazySetup, func() {
 		signal.Notify(d.sigs, rt...)
-		if !pool {
+		if !supervisor {
 			threads.Reserve(spareThreads)
 		}
 	})
@@ -117,7 +117,7 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 			return nil, err
 		}
 	}
-	if s.Pool || s.HealthAddr != "" {
+	if supervisor {
 		workers = d.budget.size()
 	}
 
