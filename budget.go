@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/drover-init/drover/internal/cpus"
-	"github.com/drover-init/drover/internal/health"
-	"github.com/drover-init/drover/internal/spawn"
+	"github.com/drover-init/drover/health"
+	"github.com/drover-init/drover/spawn"
 )
 
 // budget owns everything about the CPU budget: the reader, the sizing rules

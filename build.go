@@ -8,12 +8,12 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/drover-init/drover/internal/health"
+	"github.com/drover-init/drover/health"
 	"github.com/drover-init/drover/internal/launch"
-	"github.com/drover-init/drover/internal/listener"
+	"github.com/drover-init/drover/listener"
 	"github.com/drover-init/drover/internal/notify"
-	"github.com/drover-init/drover/internal/reaper"
-	"github.com/drover-init/drover/internal/spawn"
+	"github.com/drover-init/drover/reaper"
+	"github.com/drover-init/drover/spawn"
 	"github.com/drover-init/drover/internal/threads"
 	"github.com/drover-init/drover/internal/usage"
 )

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/drover-init/drover/internal/health"
+	"github.com/drover-init/drover/health"
 )
 
 // healthAddr is where a running drover in this container serves, from the

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/drover-init/drover/internal/cpus"
-	"github.com/drover-init/drover/internal/health"
-	"github.com/drover-init/drover/internal/listener"
-	"github.com/drover-init/drover/internal/spawn"
+	"github.com/drover-init/drover/health"
+	"github.com/drover-init/drover/listener"
+	"github.com/drover-init/drover/spawn"
 )
 
 // maxWorkers is an absolute cap on the pool size. A typo such as

@@ -14,9 +14,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/drover-init/drover/internal/cpus"
-	"github.com/drover-init/drover/internal/health"
-	"github.com/drover-init/drover/internal/listener"
-	"github.com/drover-init/drover/internal/spawn"
+	"github.com/drover-init/drover/health"
+	"github.com/drover-init/drover/listener"
+	"github.com/drover-init/drover/spawn"
 )
 
 // decoder is a type in this package that reads its own variable (the

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/drover-init/drover/internal/cpus"
-	"github.com/drover-init/drover/internal/health"
-	"github.com/drover-init/drover/internal/spawn"
+	"github.com/drover-init/drover/health"
+	"github.com/drover-init/drover/spawn"
 )
 
 // varCase is one value of one variable: ok checks the decoded field when

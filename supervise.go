@@ -12,10 +12,10 @@ import (
 	rungroup "github.com/oklog/run"
 	"golang.org/x/sys/unix"
 
-	"github.com/drover-init/drover/internal/listener"
+	"github.com/drover-init/drover/listener"
 	"github.com/drover-init/drover/internal/notify"
-	"github.com/drover-init/drover/internal/reaper"
-	"github.com/drover-init/drover/internal/spawn"
+	"github.com/drover-init/drover/reaper"
+	"github.com/drover-init/drover/spawn"
 )
 
 // errPoolDone ends the run group once the pool has finished.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/drover-init/drover/internal/spawn"
+	"github.com/drover-init/drover/spawn"
 )
 
 // modeDefaults fills the variables whose default depends on the mode: a

@@ -10,9 +10,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/drover-init/drover/internal/health"
-	"github.com/drover-init/drover/internal/listener"
-	"github.com/drover-init/drover/internal/spawn"
+	"github.com/drover-init/drover/health"
+	"github.com/drover-init/drover/listener"
+	"github.com/drover-init/drover/spawn"
 	"github.com/drover-init/drover/internal/usage"
 	"golang.org/x/sys/unix"
 )

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/drover-init/drover/internal/launch"
-	"github.com/drover-init/drover/internal/reaper"
+	"github.com/drover-init/drover/reaper"
 )
 
 func TestMain(m *testing.M) {
