@@ -247,12 +247,11 @@ func TestHealthDrainNoFailedRequest(t *testing.T) {
 	clients.stopAt(flip.Add(lag))
 
 	// Sent while the endpoint is still in rotation, it lasts past the end
-	// of the drain: the workers get SIGTERM while serving it.
+	// of the drain: the worker answers it only after its SIGTERM.
 	slow := make(chan hzResult, 1)
 	go func() {
 		r := hzResult{start: time.Now()}
-		ms := (hzDrain + 300*time.Millisecond - time.Since(t0)).Milliseconds()
-		resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}).Get(url + "?sleep_ms=" + strconv.FormatInt(ms, 10))
+		resp, err := (&http.Client{Timeout: 40 * time.Second, Transport: &http.Transport{Proxy: nil}}).Get(url + "?until_stop=1")
 		if err == nil {
 			_, err = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()

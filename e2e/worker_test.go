@@ -100,6 +100,7 @@ func hzWorker() int {
 	var srv *http.Server
 	var ln net.Listener
 	busy := &busyConns{busy: map[net.Conn]bool{}}
+	stopping := make(chan struct{}) // closed once SIGTERM arrived
 	if os.Getenv("LISTEN_FDS") == "1" {
 		var err error
 		ln, err = net.FileListener(os.NewFile(3, "listen"))
@@ -110,6 +111,15 @@ func hzWorker() int {
 		srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if ms, err := strconv.Atoi(r.URL.Query().Get("sleep_ms")); err == nil {
 				time.Sleep(time.Duration(ms) * time.Millisecond)
+			}
+			if r.URL.Query().Get("until_stop") != "" {
+				// A request in flight when the stop phase begins, whatever
+				// the machine's load: it ends only after SIGTERM.
+				select {
+				case <-stopping:
+				case <-time.After(30 * time.Second):
+				}
+				time.Sleep(200 * time.Millisecond)
 			}
 			fmt.Fprintf(w, "worker %s pid %d\n", os.Getenv("DROVER_WORKER_ID"), pid)
 		}), ConnState: busy.track}
@@ -156,6 +166,7 @@ func hzWorker() int {
 		case <-term:
 			runtime.KeepAlive(hog)
 			hzWriteFile(file("term"), strconv.FormatInt(time.Now().UnixNano(), 10))
+			close(stopping)
 			if srv != nil {
 				_ = ln.Close()
 				busy.wait(10 * time.Second)
