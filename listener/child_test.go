@@ -34,6 +34,8 @@ func TestMain(m *testing.M) {
 		err = helperWorker()
 	case "drover":
 		err = helperDrover()
+	case "example-worker":
+		err = exampleWorker()
 	default:
 		err = fmt.Errorf("unknown role %q", os.Getenv(roleEnv))
 	}
@@ -42,6 +44,25 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Exit(0)
+}
+
+// exampleWorker is Example_worker's worker: it answers one connection on
+// each socket it was handed with the socket's name.
+func exampleWorker() error {
+	ls, err := Listeners()
+	if err != nil {
+		return err
+	}
+	for _, l := range ls {
+		c, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c, "%s: hello from the worker\n", l.Name)
+		c.Close()
+		l.Close()
+	}
+	return nil
 }
 
 func helperShim() error {

@@ -3,6 +3,7 @@ package listener
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -128,4 +129,38 @@ func adopt(sp Spec, fd int) (int, int, error) {
 		return -1, 0, fmt.Errorf("DROVER_LISTEN: %s: %w", sp, os.NewSyscallError("fcntl O_NONBLOCK", err))
 	}
 	return nfd, sotype, nil
+}
+
+// Named is a socket a process was handed, with its LISTEN_FDNAMES name.
+type Named struct {
+	Name string
+	net.Listener
+}
+
+// Listeners returns the sockets this process was handed through socket
+// activation (by drover, or by systemd), in fd order (3, 4, …): what a Go
+// worker under drover uses instead of net.Listen. There are none when
+// LISTEN_PID is not this process: the sockets were meant for another.
+// Each descriptor is replaced by a close-on-exec duplicate, so the worker's
+// own children do not hold the socket open.
+func Listeners() ([]Named, error) {
+	in := readInherited(Options{})
+	out := make([]Named, 0, in.n)
+	for i := range in.n {
+		name := fmt.Sprintf("fd-%d", listenFDsStart+i)
+		if i < len(in.names) {
+			name = in.names[i]
+		}
+		f := os.NewFile(uintptr(listenFDsStart+i), name)
+		l, err := net.FileListener(f)
+		f.Close()
+		if err != nil {
+			for _, o := range out {
+				o.Close()
+			}
+			return nil, fmt.Errorf("inherited fd %d (%s): %w", listenFDsStart+i, name, err)
+		}
+		out = append(out, Named{Name: name, Listener: l})
+	}
+	return out, nil
 }
