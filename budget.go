@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"sync"
 	"time"
 
-	"github.com/drover-init/drover/internal/cpus"
 	"github.com/drover-init/drover/health"
+	"github.com/drover-init/drover/internal/config"
+	"github.com/drover-init/drover/internal/cpus"
 	"github.com/drover-init/drover/spawn"
 )
 
@@ -17,7 +19,7 @@ import (
 // a budget that changes while drover runs (an in-place pod resize, a quota
 // rewritten, a cgroup migration).
 type budget struct {
-	s      *Settings
+	s      *config.Settings
 	log    *slog.Logger
 	reader cpus.Reader
 	limit  cpus.Limit
@@ -31,10 +33,26 @@ type budget struct {
 	pin chan int
 }
 
-func newBudget(s *Settings, log *slog.Logger) *budget {
+// sizePool decides the pool's first size from the CPU budget, after
+// refusing a configured count the container cannot hold.
+func (d *daemon) sizePool() error {
+	d.budget = newBudget(d.s, d.log)
+	d.workers = 1
+	if d.s.Pool {
+		if err := d.budget.checkLimit(); err != nil {
+			return err
+		}
+	}
+	if d.supervisor {
+		d.workers = d.budget.size()
+	}
+	return nil
+}
+
+func newBudget(s *config.Settings, log *slog.Logger) *budget {
 	seen := map[string]bool{}
 	b := &budget{s: s, log: log, hup: make(chan struct{}, 1), pin: make(chan int, 8)}
-	b.reader = cpus.Reader{Root: "/", CPUFile: s.CPUFile, Warn: func(msg string) {
+	b.reader = cpus.Reader{Root: "/", CPUFile: string(s.CPUFile), Warn: func(msg string) {
 		// Budget and MemoryLimit may report the same layout problem, and
 		// a recheck every 10 s must not repeat it.
 		if !seen[msg] {
@@ -48,16 +66,16 @@ func newBudget(s *Settings, log *slog.Logger) *budget {
 // checkLimit refuses, before anything starts, a configured worker count the
 // container cannot hold (its pids cgroup, RLIMIT_NPROC, drover's own cap).
 func (b *budget) checkLimit() error {
-	b.limit = b.reader.WorkerLimit()
-	return checkWorkerLimit(b.s, b.limit.Workers, b.limit.Reason)
+	b.limit = b.reader.WorkerLimit(config.MaxWorkers)
+	return b.s.CheckWorkerLimit(b.limit.Workers, b.limit.Reason)
 }
 
 // maxWorkers bounds SIGTTIN and the follower: the container's limit and,
 // with auto, DROVER_WORKERS_MAX.
 func (b *budget) maxWorkers(start int) int {
 	n := b.limit.Workers
-	if b.s.WorkersMax > 0 && b.s.Workers == 0 {
-		n = min(n, b.s.WorkersMax)
+	if b.s.WorkersMax > 0 && b.s.Workers == config.Auto {
+		n = min(n, int(b.s.WorkersMax))
 	}
 	return max(n, start)
 }
@@ -65,20 +83,20 @@ func (b *budget) maxWorkers(start int) int {
 // size decides how many workers to start and why; the why is logged,
 // shown in /status and exported as drover_cpu_budget_cores.
 func (b *budget) size() int {
-	rd, err := b.reader.Read(b.s.CPUMillicores)
+	rd, err := b.reader.Read(int64(b.s.CPUMillicores))
 	if err != nil {
 		b.log.Warn("cannot read the CPU budget; assuming 1 CPU", "err", err)
 		rd = cpus.Reading{Budget: cpus.Budget{Cores: big.NewRat(1, 1), Source: "unknown"}}
 	}
 	cpu := cpuOf(rd.Budget)
 	b.view = &cpuView{cpu: cpu}
-	if b.s.Workers > 0 {
+	if b.s.Workers != config.Auto {
 		b.view.cpu.Reason = fmt.Sprintf("DROVER_WORKERS=%d", b.s.Workers)
-		return b.s.Workers
+		return int(b.s.Workers)
 	}
 	b.sizing = cpus.Sizing{
-		PerCPU: b.s.PerCPU, Min: b.s.WorkersMin, Max: b.s.WorkersMax,
-		Rounding: b.s.Rounding, WorkerMemory: int64(b.s.WorkerMemory), Limit: &b.limit,
+		PerCPU: b.s.WorkersPerCPU.Rat, Min: int(b.s.WorkersMin), Max: int(b.s.WorkersMax),
+		Rounding: cpus.Rounding(b.s.CPURounding), WorkerMemory: int64(b.s.WorkerMemory), Limit: &b.limit,
 	}
 	d := rd.Size(b.sizing)
 	b.view.cpu.Reason = d.Reason
@@ -115,7 +133,7 @@ func (b *budget) pinned(n int) {
 // run re-reads the budget every DROVER_CPU_RECHECK and on reread, until
 // ctx ends.
 func (b *budget) run(ctx context.Context, pool *spawn.Pool) error {
-	t := time.NewTicker(b.s.CPURecheck)
+	t := time.NewTicker(time.Duration(b.s.CPURecheck))
 	defer t.Stop()
 	for {
 		explicit := false
@@ -129,7 +147,7 @@ func (b *budget) run(ctx context.Context, pool *spawn.Pool) error {
 			explicit = true
 		case <-t.C:
 		}
-		rd, err := b.reader.Read(b.s.CPUMillicores)
+		rd, err := b.reader.Read(int64(b.s.CPUMillicores))
 		if err != nil {
 			b.log.Warn("cannot read the CPU budget; keeping the pool as it is", "err", err)
 			continue
@@ -151,4 +169,27 @@ func (b *budget) run(ctx context.Context, pool *spawn.Pool) error {
 		b.view.changed(next, time.Now())
 		pool.SetDesired(n, why) // logs the one line that says why
 	}
+}
+
+// cpuView is the CPU budget as last read: set by the budget follower,
+// read by every /status and /metrics request.
+type cpuView struct {
+	mu  sync.Mutex
+	cpu health.CPU
+}
+
+func (v *cpuView) get() health.CPU {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.cpu
+}
+
+// changed records a new budget and why the worker count followed it.
+func (v *cpuView) changed(next health.CPU, at time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	from := v.cpu.Cores
+	next.Changes = v.cpu.Changes + 1
+	next.LastChange = health.CPUChange{Time: at, From: from, To: next.Cores, Source: next.Source}
+	v.cpu = next
 }

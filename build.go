@@ -3,19 +3,26 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/drover-init/drover/health"
+	"github.com/drover-init/drover/internal/config"
 	"github.com/drover-init/drover/internal/launch"
-	"github.com/drover-init/drover/listener"
 	"github.com/drover-init/drover/internal/notify"
-	"github.com/drover-init/drover/reaper"
-	"github.com/drover-init/drover/spawn"
 	"github.com/drover-init/drover/internal/threads"
 	"github.com/drover-init/drover/internal/usage"
+	"github.com/drover-init/drover/listener"
+	"github.com/drover-init/drover/reaper"
+	"github.com/drover-init/drover/spawn"
 )
 
 // spareThreads is how many idle threads drover keeps for its system calls:
@@ -31,16 +38,25 @@ const lazySetup = 10 * time.Millisecond
 // before anything runs, so that every start-up failure (a taken port, an
 // unusable notify socket) is reported the same way and nothing has started.
 type daemon struct {
-	s       *Settings
-	log     *slog.Logger
+	s   *config.Settings
+	log *slog.Logger
+	// supervisor: drover runs for long (a pool, or a health server), so it
+	// sizes itself from the CPU budget and makes its spare threads first.
+	supervisor bool
+
 	sigs    chan os.Signal
+	guard   bool // signals 32 and 34 were at their default: see setUncatchable
 	rp      *reaper.Reaper
 	set     *listener.Set
-	pool    *spawn.Pool
-	srv     *health.Server
 	budget  *budget
+	workers int      // the pool's first size
+	env     []string // every worker's environment, but for its own variables
+	pidVars []string // variables that must be the worker's own pid
 	notify  *notify.Socket
+	starter *launch.Exec
+	pool    *spawn.Pool
 	usage   *usage.Reader // nil when /proc cannot be read: no figures
+	srv     *health.Server
 	lazy    *time.Timer
 	closers []func()
 }
@@ -53,23 +69,41 @@ func (d *daemon) close() {
 	d.closers = nil
 }
 
-// build prepares the daemon. On error everything already acquired is
-// released and the error is one line for the log.
-func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (_ *daemon, err error) {
-	d := &daemon{s: s, log: log}
+// build prepares the daemon in steps, each of which may fail only before
+// anything has started. On error everything already acquired is released
+// and the error is one line for the log.
+func build(s *config.Settings, listen []listener.Spec, path string, argv, environ []string, log *slog.Logger) (_ *daemon, err error) {
+	d := &daemon{s: s, log: log, supervisor: s.Pool || s.HealthAddr != ""}
 	defer func() {
 		if err != nil {
 			d.close()
 		}
 	}()
+	for _, step := range []func() error{
+		d.subscribeSignals,
+		d.startReaper,
+		func() error { return d.openSockets(listen, environ) },
+		d.sizePool,
+		d.openNotify,
+		func() error { return d.makeStarter(path, argv) },
+		d.makePool,
+		d.openHealth,
+	} {
+		if err := step(); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
 
-	// Subscribe to every standard signal before any worker starts, so none
-	// is lost or fatal. Each subscription is a round trip to the Go
-	// runtime's signal thread (about 40 µs), so the 30 real-time signals,
-	// which no default can make fatal here (the runtime drops them until
-	// they are subscribed), follow lazySetup later: they would double what
-	// `drover -- true` costs. No signal.Stop at exit: drover exits right
-	// after, and unsubscribing costs the same again.
+// subscribeSignals subscribes to every standard signal before any worker
+// starts, so none is lost or fatal. Each subscription is a round trip to
+// the Go runtime's signal thread (about 40 µs), so the 30 real-time
+// signals, which no default can make fatal here (the runtime drops them
+// until they are subscribed), follow lazySetup later: they would double
+// what `drover -- true` costs. No signal.Stop at exit: drover exits right
+// after, and unsubscribing costs the same again.
+func (d *daemon) subscribeSignals() error {
 	d.sigs = make(chan os.Signal, 64)
 	std, rt := splitRealtime(launch.InheritedSignals().Filter(catchable()))
 	signal.Notify(d.sigs, std...)
@@ -79,124 +113,161 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 	// small cgroup within milliseconds. Plain-init mode makes them with the
 	// real-time subscriptions, so a short run (drover -- true) pays for
 	// neither; its child has those 10 ms to fill the cgroup first.
-	supervisor := s.Pool || s.HealthAddr != "" // long-running: sized, spare threads first
-	if supervisor {
+	if d.supervisor {
 		threads.Reserve(spareThreads)
 	}
 	d.lazy = time.AfterFunc(lazySetup, func() {
 		signal.Notify(d.sigs, rt...)
-		if !supervisor {
+		if !d.supervisor {
 			threads.Reserve(spareThreads)
 		}
 	})
 	d.closers = append(d.closers, func() { d.lazy.Stop() })
-	guard := setUncatchable(true)
+	d.guard = setUncatchable(true)
+	return nil
+}
 
+// startReaper makes drover the one waiter of every descendant (see
+// reaper), and keeps inherited descriptors out of workers.
+func (d *daemon) startReaper() error {
 	if err := launch.SealFDs(); err != nil {
-		log.Warn("cannot mark inherited fds close-on-exec; workers may inherit them", "err", err)
+		d.log.Warn("cannot mark inherited fds close-on-exec; workers may inherit them", "err", err)
 	}
 	if err := reaper.Subreaper(); err != nil {
-		log.Warn("cannot become a child subreaper; orphans of workers will not be reaped", "err", err)
+		d.log.Warn("cannot become a child subreaper; orphans of workers will not be reaped", "err", err)
 	}
 	d.rp = reaper.New()
+	return nil
+}
 
-	if d.set, err = listener.Open(s.Listen, listener.Options{ReusePort: s.Reuseport}); err != nil {
-		return nil, err
+// openSockets binds DROVER_LISTEN before any worker exists, and starts the
+// workers' environment: drover's own minus what drover consumed itself,
+// plus the sockets' LISTEN_* variables.
+func (d *daemon) openSockets(listen []listener.Spec, environ []string) (err error) {
+	if d.set, err = listener.Open(listen, listener.Options{ReusePort: bool(d.s.Reuseport)}); err != nil {
+		return err
 	}
 	d.closers = append(d.closers, func() { d.set.Close() })
-	if len(s.Listen) > 0 {
+	if len(listen) > 0 {
 		// The actual addresses: ports chosen by the kernel (":0") and the
 		// address behind an inherited fd are known only now.
-		log.Info("listening", "addrs", listenAddrs(d.set), "reuseport", s.Reuseport)
+		d.log.Info("listening", "addrs", listenAddrs(d.set), "reuseport", bool(d.s.Reuseport))
+		d.pidVars = append(d.pidVars, "LISTEN_PID")
 	}
-
-	d.budget = newBudget(s, log)
-	workers := 1
-	if s.Pool {
-		if err := d.budget.checkLimit(); err != nil {
-			return nil, err
+	drop := map[string]bool{"NOTIFY_SOCKET": true, "WATCHDOG_USEC": true, "WATCHDOG_PID": true}
+	for _, kv := range listener.WithoutListenEnv(environ) {
+		if k, _, _ := strings.Cut(kv, "="); !drop[k] {
+			d.env = append(d.env, kv)
 		}
 	}
-	if supervisor {
-		workers = d.budget.size()
-	}
+	d.env = append(d.env, d.set.Env()...)
+	return nil
+}
 
-	env := append(workerEnviron(environ), d.set.Env()...)
-	var pidVars []string
-	if len(s.Listen) > 0 {
-		pidVars = append(pidVars, "LISTEN_PID")
+// listenAddrs is the bound sockets as name=URL, in the order workers get
+// them (fd 3, 4, …), written the way DROVER_LISTEN accepts them.
+func listenAddrs(set *listener.Set) string {
+	names, addrs := set.Names(), set.Addrs()
+	out := make([]string, len(names))
+	for i, a := range addrs {
+		u := "?"
+		switch a := a.(type) {
+		case *net.TCPAddr:
+			u = "tcp://" + a.String()
+		case *net.UnixAddr:
+			u = "unix://" + a.Name
+		}
+		out[i] = names[i] + "=" + u
 	}
-	if s.Notify || s.Watchdog > 0 {
+	return strings.Join(out, ",")
+}
+
+// openNotify creates the sd_notify socket for DROVER_READY=notify and
+// DROVER_WATCHDOG.
+func (d *daemon) openNotify() (err error) {
+	if d.s.Ready == config.Notify || d.s.Watchdog > 0 {
 		sock, cleanup := notifyPath()
 		d.closers = append(d.closers, cleanup)
 		if d.notify, err = notify.Listen(sock); err != nil {
-			return nil, fmt.Errorf("cannot create the sd_notify socket for DROVER_READY=notify / DROVER_WATCHDOG: %w", err)
+			return fmt.Errorf("cannot create the sd_notify socket for DROVER_READY=notify / DROVER_WATCHDOG: %w", err)
 		}
 		d.closers = append(d.closers, func() { d.notify.Close() })
-		env = append(env, "NOTIFY_SOCKET="+sock)
+		d.env = append(d.env, "NOTIFY_SOCKET="+sock)
 	}
-	if s.Watchdog > 0 {
-		env = append(env, "WATCHDOG_USEC="+strconv.FormatInt(s.Watchdog.Microseconds(), 10))
-		pidVars = append(pidVars, "WATCHDOG_PID")
+	if d.s.Watchdog > 0 {
+		d.env = append(d.env, "WATCHDOG_USEC="+strconv.FormatInt(time.Duration(d.s.Watchdog).Microseconds(), 10))
+		d.pidVars = append(d.pidVars, "WATCHDOG_PID")
 	}
+	return nil
+}
 
-	starter := &launch.Exec{
-		Path: path, Args: argv, Lock: d.rp.ForkLock(), Credential: s.Credential,
-		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Foreground: !s.Pool && ownsTerminal(),
+// notifyPath picks where the sd_notify socket lives: a private directory
+// under TMPDIR, or an abstract socket when the filesystem is read-only
+// (readOnlyRootFilesystem pods).
+func notifyPath() (path string, cleanup func()) {
+	dir, err := os.MkdirTemp("", "drover-")
+	if err == nil && os.Chmod(dir, 0o755) == nil { // workers under DROVER_USER must reach it
+		return filepath.Join(dir, "notify"), func() { os.RemoveAll(dir) }
 	}
-	if len(pidVars) > 0 {
+	return "@drover/" + strconv.Itoa(os.Getpid()) + "/notify", func() {}
+}
+
+// makeStarter decides how one worker process is started.
+func (d *daemon) makeStarter(path string, argv []string) error {
+	d.starter = &launch.Exec{
+		Path: path, Args: argv, Lock: d.rp.ForkLock(), Credential: d.s.User.Credential,
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		Foreground: !d.s.Pool && ownsTerminal(),
+	}
+	if len(d.pidVars) > 0 {
 		// LISTEN_PID and WATCHDOG_PID must be the worker's own pid, which is
 		// only known after fork: drover re-executes itself as a shim that
 		// sets them and execs the command.
-		starter.Shim, starter.PidVars = "/proc/self/exe", pidVars
+		d.starter.Shim, d.starter.PidVars = "/proc/self/exe", d.pidVars
 		if st, err := os.Stat("/bin/sh"); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			starter.Sh = "/bin/sh" // the fast path where it is safe; none in FROM scratch images
+			d.starter.Sh = "/bin/sh" // the fast path where it is safe; none in FROM scratch images
 		}
 	}
+	return nil
+}
+
+// ownsTerminal says whether stdin is our controlling terminal and we are in
+// its foreground: then the child gets the terminal, as with tini.
+func ownsTerminal() bool {
+	pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	return err == nil && pg == unix.Getpgrp()
+}
+
+// makePool sets up the worker pool's policy from the settings.
+func (d *daemon) makePool() (err error) {
+	s := d.s
 	d.pool, err = spawn.New(spawn.Config{
-		Workers:        workers,
-		MaxWorkers:     d.budget.maxWorkers(workers),
-		Restart:        s.Restart,
-		BackoffMax:     s.BackoffMax,
-		CrashLimit:     s.CrashLimit,
-		StopSignal:     s.StopSignal,
-		StopTimeout:    s.StopTimeout,
-		ReadyDelay:     s.ReadyDelay,
-		ReadyNotify:    s.Notify,
-		StartupTimeout: s.StartupTimeout,
-		Watchdog:       s.Watchdog,
+		Workers:        d.workers,
+		MaxWorkers:     d.budget.maxWorkers(d.workers),
+		Restart:        spawn.Policy(s.Restart),
+		BackoffMax:     time.Duration(s.BackoffMax),
+		CrashLimit:     int(s.CrashLimit),
+		StopSignal:     syscall.Signal(s.StopSignal),
+		StopTimeout:    time.Duration(s.StopTimeout),
+		ReadyDelay:     time.Duration(s.ReadyDelay),
+		ReadyNotify:    s.Ready == config.Notify,
+		StartupTimeout: time.Duration(s.StartupTimeout),
+		Watchdog:       time.Duration(s.Watchdog),
 		MaxMemory:      int64(s.MaxMemory),
-		Env:            env,
+		Env:            d.env,
 		Files:          d.set.Files,
-		Release:        releaseSlot(d.set, log),
-		Starter:        launchStarter{starter, guard},
-		Log:            log,
+		Release: func(slot int) { // a removed reuseport slot's sockets
+			if err := d.set.Release(slot); err != nil {
+				d.log.Warn("closing a removed worker's sockets", "worker", slot, "err", err)
+			}
+		},
+		Starter: launchStarter{d.starter, d.guard},
+		Log:     d.log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cannot set up the pool: %w", err)
+		return fmt.Errorf("cannot set up the pool: %w", err)
 	}
-
-	if d.usage, err = usage.New("/proc"); err != nil {
-		log.Warn("worker memory and CPU will not be shown", "err", err)
-		err = nil
-	}
-	if s.HealthAddr != "" {
-		if err := checkHealthAddr(s.HealthAddr, d.set.Addrs()); err != nil {
-			return nil, err
-		}
-		src := poolSource{pool: d.pool, usage: d.usage, cpu: d.budget.view, minReady: s.MinReady, started: time.Now()}
-		names := healthNames()
-		d.srv, err = health.New(health.Options{
-			Addr: s.HealthAddr, Source: src, Logger: log, Names: names,
-			Gatherer: health.NewRegistry(src, buildVersion(), names),
-		})
-		if err != nil {
-			return nil, err
-		}
-		log.Info("health server listening", "addr", d.srv.Addr().String())
-	}
-	return d, nil
+	return nil
 }
 
 // launchStarter adapts internal/launch to the pool's Starter.

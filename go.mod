@@ -3,6 +3,7 @@ module github.com/drover-init/drover
 go 1.26
 
 require (
+	github.com/kelseyhightower/envconfig v1.4.0
 	github.com/oklog/run v1.2.0
 	github.com/prometheus/client_golang v1.23.2
 	github.com/prometheus/client_model v0.6.2

@@ -7,49 +7,29 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-)
 
-// logLevel reads DROVER_LOG_LEVEL.
-func logLevel(s string) (slog.Level, bool) {
-	l, ok := map[string]slog.Level{
-		"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError,
-	}[s]
-	return l, ok
-}
+	"github.com/drover-init/drover/internal/config"
+)
 
 // newLogger writes drover's own lines to stderr: "drover: message key=value"
 // in text form, so they stand apart from the workers' output on the same
 // stream, or one JSON object per line.
-func newLogger(format string, level slog.Level, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
-	if format == "json" {
+func newLogger(format config.LogFormat, level config.LogLevel, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.Level(level)}
+	if format == config.JSONLog {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(&lineHandler{w: w, mu: &sync.Mutex{}, level: opts.Level.Level()})
 }
 
-// startLogFormat is DROVER_LOG_FORMAT as far as it can be read without a
-// valid configuration: json only if it says exactly that.
-func startLogFormat(environ []string) string {
-	for _, kv := range environ {
-		if k, v, _ := strings.Cut(kv, "="); k == "DROVER_LOG_FORMAT" && strings.TrimSpace(v) != "" {
-			if strings.TrimSpace(v) == "json" {
-				return "json"
-			}
-			return "text"
-		}
-	}
-	return "text"
-}
-
 // startError reports why drover cannot start as one line in the log
 // format: "drover: <err>" as text, or one JSON object at level ERROR.
 // Every start-up error goes here so that DROVER_LOG_FORMAT=json holds for
-// them too; format is Settings.LogFormat, or startLogFormat(environ)
-// before the configuration is loaded.
-func startError(format string, w io.Writer, err error) {
+// them too; format is config.StartLogFormat() before the configuration is
+// loaded.
+func startError(format config.LogFormat, w io.Writer, err error) {
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")
-	if format == "json" {
+	if format == config.JSONLog {
 		slog.New(slog.NewJSONHandler(w, nil)).Error(msg)
 	} else {
 		io.WriteString(w, "drover: "+msg+"\n")

@@ -1,6 +1,6 @@
 // Command drover is a container entrypoint: a correct PID 1 that runs the
 // user's command as a pool of workers sized from the container's CPU budget.
-// See README.md and the design in the repository for the contract.
+// See README.md for the contract and docs/design.md for how it is built.
 package main
 
 import (
@@ -13,14 +13,16 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/drover-init/drover/internal/config"
 	"github.com/drover-init/drover/internal/launch"
+	"github.com/drover-init/drover/listener"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
 var version = ""
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 func buildVersion() string {
@@ -44,13 +46,16 @@ Plain init (like tini) unless DROVER_LISTEN or DROVER_WORKERS is set.
 `
 
 // run is drover; its result is the exit code. Only main calls os.Exit.
-func run(args, environ []string, stdout, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) int {
+	// The workers' environment is drover's as it was given: config.Load
+	// removes blank DROVER_* values from drover's own.
+	environ := os.Environ()
 	verbose := false
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
 		switch args[0] {
 		case "--help", "-h":
 			fmt.Fprint(stdout, usageText+"\nEnvironment:\n")
-			Usage(stdout)
+			config.Usage(stdout)
 			return 0
 		case "--version":
 			fmt.Fprintln(stdout, "drover", buildVersion())
@@ -74,17 +79,24 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "status":
-		return statusCmd(args[1:], environ, stdout, stderr)
+		return statusCmd(args[1:], stdout, stderr)
 	case "probe":
-		return probeCmd(args[1:], environ, stdout, stderr)
+		return probeCmd(args[1:], stdout, stderr)
 	}
-	s, err := LoadConfig(environ)
+	s, err := config.Load()
 	if err != nil {
-		startError(startLogFormat(environ), stderr, err)
+		startError(config.StartLogFormat(), stderr, err)
+		return 2
+	}
+	// DROVER_LISTEN's items are listener's syntax; a bad one is a bad value
+	// like any other, refused before anything starts.
+	listen, err := listener.Parse(string(s.Listen))
+	if err != nil {
+		startError(s.LogFormat, stderr, err)
 		return 2
 	}
 	if verbose {
-		s.LogLevel = slog.LevelDebug
+		s.LogLevel = config.LogLevel(slog.LevelDebug)
 	}
 	path, err := exec.LookPath(args[0])
 	if err != nil {
@@ -101,5 +113,5 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		startError(s.LogFormat, stderr, err)
 		return code
 	}
-	return supervise(s, path, args, environ, stderr)
+	return supervise(s, listen, path, args, environ, stderr)
 }

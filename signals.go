@@ -10,10 +10,8 @@ import (
 
 // Signals drover takes but never passes on: SIGCHLD belongs to the reaper and
 // SIGURG to the Go runtime's goroutine preemption. SIGKILL and SIGSTOP cannot
-// be caught. 32 and 33 are the C library's (33 is also the Go runtime's own
-// per-thread syscall signal) and 34 is musl's: the Go runtime cannot deliver
-// them to a channel, so drover ignores 32 and 34 (their default action would
-// end PID 1) and leaves 33 to the runtime.
+// be caught. 32 to 34 cannot be delivered to a channel (see "Signals 32–34"
+// in docs/design.md; setUncatchable keeps them from ending PID 1).
 func notForwarded(sig syscall.Signal) bool {
 	switch sig {
 	case unix.SIGCHLD, unix.SIGURG, unix.SIGKILL, unix.SIGSTOP, 32, 33, 34:
@@ -61,11 +59,10 @@ type sigaction struct {
 }
 
 // setUncatchable sets signals 32 and 34 to SIG_IGN (ignore) or back to
-// SIG_DFL: the Go runtime can neither deliver nor ignore them through
-// os/signal, and their default action would end drover when it is not
-// PID 1. Workers must not inherit the ignore (under tini they start with
-// the default), so the starter puts the default back around each fork. 33
-// is left alone: the runtime uses it. It reports whether both were at
+// SIG_DFL: their default action would end drover when it is not PID 1.
+// Workers must not inherit the ignore (under tini they start with the
+// default), so the starter puts the default back around each fork. 33 is
+// the runtime's. See "Signals 32–34" in docs/design.md. It reports whether both were at
 // their default before, i.e. whether drover may switch them back and forth.
 func setUncatchable(ignore bool) (wereDefault bool) {
 	var h uintptr // SIG_DFL

@@ -10,11 +10,8 @@ import (
 )
 
 func TestReadyzArithmetic(t *testing.T) {
-	for _, spec := range []string{"50%", "100%", "0%", "34%", "0", "1", "2", "5"} {
-		m, err := ParseMinReady(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, m := range []MinReady{pct(50), pct(100), pct(0), pct(34), {N: 0}, {N: 1}, {N: 2}, {N: 5}} {
+		spec := spec(m)
 		for desired := 1; desired <= 4; desired++ {
 			need := m.Of(desired)
 			for ready := 0; ready <= desired; ready++ {

@@ -212,7 +212,7 @@ func (p *Pool) exited(e Exit) {
 		close(w.gone)
 	}
 	s := w.slot
-	p.st.cpuDone[s.id] += w.usage.CPUSeconds
+	p.st.cpuDone[s.id] += max(w.usage.CPUSeconds, e.CPUSeconds)
 	if w.killed && p.st.stopping {
 		p.st.anyKilled = true
 	}

@@ -58,18 +58,6 @@ func TestRestartPolicy(t *testing.T) {
 	}
 }
 
-func TestParsePolicy(t *testing.T) {
-	for _, p := range []Policy{Always, OnFailure, Never} {
-		got, err := ParsePolicy(p.String())
-		if err != nil || got != p {
-			t.Errorf("ParsePolicy(%q) = %v, %v", p.String(), got, err)
-		}
-	}
-	if _, err := ParsePolicy("sometimes"); err == nil {
-		t.Error("ParsePolicy accepted sometimes")
-	}
-}
-
 // A crash loop: the first restart is at once, then 100 ms doubling up to
 // BackoffMax.
 func TestBackoff(t *testing.T) {

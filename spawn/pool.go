@@ -22,36 +22,24 @@ import (
 	"github.com/prometheus/procfs"
 )
 
-// Policy says which worker exits are followed by a restart.
-type Policy int
+// Policy says which worker exits are followed by a restart. Its values are
+// the words of DROVER_RESTART.
+type Policy string
 
 const (
-	Always Policy = iota
-	OnFailure
-	Never
+	Always    Policy = "always"
+	OnFailure Policy = "on-failure"
+	Never     Policy = "never"
 )
-
-func (p Policy) String() string {
-	return [...]string{"always", "on-failure", "never"}[p]
-}
-
-// ParsePolicy reads DROVER_RESTART.
-func ParsePolicy(s string) (Policy, error) {
-	switch s {
-	case "always":
-		return Always, nil
-	case "on-failure":
-		return OnFailure, nil
-	case "never":
-		return Never, nil
-	}
-	return 0, fmt.Errorf("accepted: always, on-failure, never")
-}
 
 // Exit is a reaped worker, as the reaper saw it.
 type Exit struct {
 	Pid    int
 	Status syscall.WaitStatus
+	// CPUSeconds is what the process used in all (user+system, itself and
+	// the children it waited for), as wait4 reports it: exact where the
+	// last usage sample may be seconds old.
+	CPUSeconds float64
 }
 
 // Usage is what a worker's process group costs right now.

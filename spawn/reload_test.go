@@ -293,6 +293,12 @@ func TestSlotCPUAccumulates(t *testing.T) {
 	if c := h.snap().SlotCPUSeconds[0]; c != 6.5 {
 		t.Fatalf("slot cpu went down to %v", c)
 	}
+	// At exit, wait4's exact figure replaces the last sample.
+	h.p.Exited(Exit{Pid: pid, Status: syscall.WaitStatus(1 << 8), CPUSeconds: 3})
+	h.sync()
+	if c := h.snap().SlotCPUSeconds[0]; c != 8 {
+		t.Fatalf("slot cpu %v after an exit that used 3 s, want 8", c)
+	}
 }
 
 var errNoSockets = errors.New("no sockets")

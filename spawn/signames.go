@@ -7,8 +7,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sigrtmin is the first real-time signal a program can use: glibc and musl
-// keep 32 and 33 for themselves.
+// sigrtmin is glibc's SIGRTMIN, the name real-time signals are counted
+// from in logs (see "Signals 32–34" in docs/design.md).
 const sigrtmin = 34
 
 // SignalName is the conventional name ("SIGTERM", "SIGRTMIN+3"), used in
@@ -27,16 +27,3 @@ func SignalName(sig syscall.Signal) string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
-// ParseSignal reads a signal name with or without the SIG prefix, or a
-// number. Kept only while the root config still calls it.
-func ParseSignal(s string) (syscall.Signal, bool) {
-	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
-		return syscall.Signal(n), true
-	}
-	if len(s) < 3 || s[:3] != "SIG" {
-		s = "SIG" + s
-	}
-	sig := unix.SignalNum(s)
-	return sig, sig != 0
-}

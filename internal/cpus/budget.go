@@ -39,12 +39,6 @@ type Reader struct {
 	Nproc func() (limit uint64, applies bool)
 }
 
-// NewReader reads the system below root (fixture trees in tests, "/" in
-// production) plus the DROVER_CPU_FILE at cpuFile ("" for none).
-func NewReader(root, cpuFile string, warn func(string)) Reader {
-	return Reader{Root: root, CPUFile: cpuFile, Warn: warn}
-}
-
 // Budget is how many CPUs drover may use, and why.
 type Budget struct {
 	// Cores is the budget: the minimum of Affinity, Quota and the

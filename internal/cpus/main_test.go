@@ -74,7 +74,7 @@ func budgetHelper() int {
 			}
 			fmt.Printf("cores=%s source=%s\n", b.Cores.RatString(), b.Source)
 		case "limit":
-			l := r.WorkerLimit()
+			l := r.WorkerLimit(4096)
 			fmt.Printf("limit=%d reason=%s\n", l.Workers, l.Reason)
 		default:
 			fmt.Fprintf(os.Stderr, "helper: unknown command %q\n", cmd)

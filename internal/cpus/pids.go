@@ -10,10 +10,6 @@ import (
 )
 
 const (
-	// MaxWorkers is the absolute cap on a pool, whatever the budget or the
-	// configuration say: far above any real CPU count times a sensible
-	// per-CPU factor, far below what makes a supervisor fall over.
-	MaxWorkers = 4096
 	// pidsPerWorker: a worker may hold two pids at once while it starts
 	// (the exec shim and its fork, or a worker and its replacement).
 	pidsPerWorker = 2
@@ -32,14 +28,14 @@ type Limit struct {
 
 // WorkerLimit is how many more workers the container can hold: the pids
 // cgroup (pids.max minus pids.current at every level, v1 and v2), the
-// RLIMIT_NPROC of a non-root user, and MaxWorkers, each after reserving
+// RLIMIT_NPROC of a non-root user, and most (drover's own cap), each after reserving
 // pids for drover itself. At start, with no worker running, it is the
 // upper bound on the pool; later, it is the room left for adding workers.
 // Threads count as pids, so a worker with many threads needs more than this
 // bound assumes: it prevents absurd counts, it does not promise a fit.
-func (r Reader) WorkerLimit() Limit {
+func (r Reader) WorkerLimit(most int) Limit {
 	w := &warner{fn: r.Warn}
-	best := Limit{Workers: MaxWorkers, Reason: fmt.Sprintf("drover's cap of %d", MaxWorkers)}
+	best := Limit{Workers: most, Reason: fmt.Sprintf("drover's cap of %d", most)}
 	lay := r.layout(w)
 	for _, h := range lay.hierarchies("pids", w) {
 		for _, dir := range h.levels {
@@ -96,7 +92,7 @@ func fromPids(max, cur int64) int {
 	if free < pidsPerWorker {
 		return 0
 	}
-	return int(min(free/pidsPerWorker, MaxWorkers))
+	return int(min(free/pidsPerWorker, maxWorkers))
 }
 
 func parsePidsMax(data string) (int64, error) {

@@ -23,7 +23,7 @@ func TestWorkerLimit(t *testing.T) {
 		{
 			name:   "nothing limits: drover's cap",
 			files:  map[string]string{"/proc/self/cgroup": "0::/\n", "/proc/self/mountinfo": v2Mountinfo},
-			want:   MaxWorkers,
+			want:   4096,
 			reason: "drover's cap of 4096",
 		},
 		{
@@ -76,7 +76,7 @@ func TestWorkerLimit(t *testing.T) {
 				"/proc/self/mountinfo":        v2Mountinfo,
 				"/sys/fs/cgroup/app/pids.max": "-5\n",
 			},
-			want:    MaxWorkers,
+			want:    4096,
 			reason:  "drover's cap",
 			warning: "pids.max",
 		},
@@ -107,7 +107,7 @@ func TestWorkerLimit(t *testing.T) {
 			if r.Nproc == nil {
 				r.Nproc = noNproc
 			}
-			l := r.WorkerLimit()
+			l := r.WorkerLimit(4096)
 			if l.Workers != tc.want || !strings.HasPrefix(l.Reason, tc.reason) {
 				t.Errorf("limit %d (%s), want %d (%s...)", l.Workers, l.Reason, tc.want, tc.reason)
 			}

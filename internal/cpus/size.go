@@ -7,60 +7,26 @@ import (
 	"strings"
 )
 
-// Rounding turns a fractional worker count into a whole one. The zero value
-// is Ceil, drover's default.
-type Rounding int
+// Rounding turns a fractional worker count into a whole one. Its values
+// are the words of DROVER_CPU_ROUNDING; the zero value is Ceil, drover's
+// default.
+type Rounding string
 
 const (
 	// Ceil rounds up, except that a remainder of at most 1/10 is dropped:
 	// 4.1 CPUs are four busy workers, not five half-idle ones.
-	Ceil Rounding = iota
+	Ceil Rounding = "ceil"
 	// Floor never starts more workers than whole CPUs.
-	Floor
+	Floor Rounding = "floor"
 	// Nearest rounds half up (2.5 → 3).
-	Nearest
+	Nearest Rounding = "nearest"
 )
 
 func (r Rounding) String() string {
-	switch r {
-	case Ceil:
-		return "ceil"
-	case Floor:
-		return "floor"
-	case Nearest:
-		return "nearest"
+	if r == "" {
+		return string(Ceil)
 	}
-	return fmt.Sprintf("Rounding(%d)", int(r))
-}
-
-// ParseRounding parses DROVER_CPU_ROUNDING.
-func ParseRounding(s string) (Rounding, error) {
-	for _, r := range []Rounding{Ceil, Floor, Nearest} {
-		if s == r.String() {
-			return r, nil
-		}
-	}
-	return 0, fmt.Errorf("invalid cpu rounding %q: want ceil, floor or nearest", s)
-}
-
-// ParsePerCPU parses DROVER_WORKERS_PER_CPU as an exact positive decimal
-// ("1", "2", "1.5"). big.Rat.SetString alone would also take "3/2", "1e3"
-// and "-1", which are not what the variable documents.
-func ParsePerCPU(s string) (*big.Rat, error) {
-	bad := fmt.Errorf("invalid workers per cpu %q: want a positive decimal like 1, 2 or 1.5", s)
-	if s == "" || len(s) > 32 || strings.Count(s, ".") > 1 || s[0] == '.' || s[len(s)-1] == '.' {
-		return nil, bad
-	}
-	for _, c := range s {
-		if c != '.' && (c < '0' || c > '9') {
-			return nil, bad
-		}
-	}
-	r, ok := new(big.Rat).SetString(s)
-	if !ok || r.Sign() <= 0 {
-		return nil, bad
-	}
-	return r, nil
+	return string(r)
 }
 
 // Sizing is the pool configuration that turns a budget into a worker count.

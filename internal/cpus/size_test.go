@@ -63,32 +63,10 @@ func TestFormatCores(t *testing.T) {
 	}
 }
 
-func TestParseRounding(t *testing.T) {
-	for s, want := range map[string]Rounding{"ceil": Ceil, "floor": Floor, "nearest": Nearest} {
-		if got, err := ParseRounding(s); got != want || err != nil {
-			t.Errorf("ParseRounding(%q) = %v, %v", s, got, err)
-		}
-	}
-	_, err := ParseRounding("up")
-	if err == nil || !strings.Contains(err.Error(), `"up"`) || !strings.Contains(err.Error(), "ceil, floor or nearest") {
-		t.Errorf("ParseRounding(up) error %q must name the value and what is accepted", err)
-	}
-	if Rounding(0) != Ceil {
+func TestRoundingZeroIsCeil(t *testing.T) {
+	var r Rounding
+	if r.String() != "ceil" || round(big.NewRat(3, 2), r) != 2 {
 		t.Error("the zero Rounding must be the default, ceil")
-	}
-}
-
-func TestParsePerCPU(t *testing.T) {
-	for s, want := range map[string]string{"1": "1", "2": "2", "1.5": "3/2", "0.25": "1/4", "10": "10", "0.1": "1/10"} {
-		got, err := ParsePerCPU(s)
-		if err != nil || got.Cmp(rat(want)) != 0 {
-			t.Errorf("ParsePerCPU(%q) = %v, %v; want %s", s, got, err, want)
-		}
-	}
-	for _, s := range []string{"", "0", "0.0", "-1", "+1", "3/2", "1e3", ".5", "5.", "1.2.3", "inf", " 1", strings.Repeat("9", 40)} {
-		if got, err := ParsePerCPU(s); err == nil {
-			t.Errorf("ParsePerCPU(%q) = %v, want an error", s, got)
-		}
 	}
 }
 

@@ -37,8 +37,8 @@ func InheritedSignals() Inherited {
 	return inheritedSignals(disposition)
 }
 
-// The Go runtime owns 32 to 34 (thread cancellation, setxid, musl's
-// synccall): never a user's signal.
+// Signals 32 to 34 are never a user's: see "Signals 32–34" in
+// docs/design.md.
 func userSignal(sig syscall.Signal) bool {
 	return sig != syscall.SIGKILL && sig != syscall.SIGSTOP && (sig < 32 || sig > 34)
 }

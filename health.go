@@ -2,30 +2,72 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"os"
-	"path/filepath"
+	"fmt"
+	"net"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/drover-init/drover/health"
-	"github.com/drover-init/drover/listener"
-	"github.com/drover-init/drover/spawn"
-	"github.com/drover-init/drover/internal/usage"
 	"golang.org/x/sys/unix"
+
+	"github.com/drover-init/drover/health"
+	"github.com/drover-init/drover/internal/usage"
+	"github.com/drover-init/drover/spawn"
 )
 
-// notifyPath picks where the sd_notify socket lives: a private directory
-// under TMPDIR, or an abstract socket when the filesystem is read-only
-// (readOnlyRootFilesystem pods).
-func notifyPath() (path string, cleanup func()) {
-	dir, err := os.MkdirTemp("", "drover-")
-	if err == nil && os.Chmod(dir, 0o755) == nil { // workers under DROVER_USER must reach it
-		return filepath.Join(dir, "notify"), func() { os.RemoveAll(dir) }
+// openHealth binds the health server (DROVER_HEALTH_ADDR), which shows the
+// pool as poolSource adapts it.
+func (d *daemon) openHealth() (err error) {
+	if d.usage, err = usage.New("/proc"); err != nil {
+		d.log.Warn("worker memory and CPU will not be shown", "err", err)
 	}
-	return "@drover/" + strconv.Itoa(os.Getpid()) + "/notify", func() {}
+	addr := string(d.s.HealthAddr)
+	if addr == "" {
+		return nil
+	}
+	if err := checkHealthAddr(addr, d.set.Addrs()); err != nil {
+		return err
+	}
+	src := poolSource{pool: d.pool, usage: d.usage, cpu: d.budget.view, minReady: health.MinReady(d.s.MinReady), started: time.Now()}
+	names := healthNames()
+	d.srv, err = health.New(health.Options{
+		Addr: addr, Source: src, Logger: d.log, Names: names,
+		Gatherer: health.NewRegistry(src, buildVersion(), names),
+	})
+	if err != nil {
+		return err
+	}
+	d.log.Info("health server listening", "addr", d.srv.Addr().String())
+	return nil
+}
+
+// checkHealthAddr refuses a health address that is one of drover's own
+// listening sockets. Binding it would fail with "address in use", which
+// sends the user looking for another process when the clash is in their
+// own configuration.
+func checkHealthAddr(health string, listen []net.Addr) error {
+	host, port, err := net.SplitHostPort(health)
+	if err != nil {
+		return nil // the bind reports it
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p == 0 {
+		return nil
+	}
+	hip := net.ParseIP(host)
+	if host != "" && hip == nil {
+		return nil // a name: only the bind can tell
+	}
+	for _, a := range listen {
+		ta, ok := a.(*net.TCPAddr)
+		if !ok || ta.Port != p {
+			continue
+		}
+		if host == "" || hip.IsUnspecified() || ta.IP.IsUnspecified() || hip.Equal(ta.IP) {
+			return fmt.Errorf("DROVER_HEALTH_ADDR=%q is the same address as DROVER_LISTEN (%s); choose another port for one of them, or set DROVER_HEALTH_ADDR=off", health, ta)
+		}
+	}
+	return nil
 }
 
 // poolSource adapts the pool's state to what the health server shows.
@@ -35,29 +77,6 @@ type poolSource struct {
 	cpu      *cpuView
 	minReady health.MinReady
 	started  time.Time
-}
-
-// cpuView is the CPU budget as last read: set by the budget follower,
-// read by every /status and /metrics request.
-type cpuView struct {
-	mu  sync.Mutex
-	cpu health.CPU
-}
-
-func (v *cpuView) get() health.CPU {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.cpu
-}
-
-// changed records a new budget and why the worker count followed it.
-func (v *cpuView) changed(next health.CPU, at time.Time) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	from := v.cpu.Cores
-	next.Changes = v.cpu.Changes + 1
-	next.LastChange = health.CPUChange{Time: at, From: from, To: next.Cores, Source: next.Source}
-	v.cpu = next
 }
 
 func (p poolSource) Snapshot(ctx context.Context, q health.Query) (health.Snapshot, error) {
@@ -135,13 +154,4 @@ func healthNames() health.Names {
 		names.Signals = append(names.Signals, unix.SignalName(sig))
 	}
 	return names
-}
-
-// releaseSlot closes a removed reuseport slot's sockets.
-func releaseSlot(set *listener.Set, log *slog.Logger) func(int) {
-	return func(slot int) {
-		if err := set.Release(slot); err != nil {
-			log.Warn("closing a removed worker's sockets", "worker", slot, "err", err)
-		}
-	}
 }

@@ -4,16 +4,15 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
-	"strings"
 	"syscall"
 	"time"
 
 	rungroup "github.com/oklog/run"
 	"golang.org/x/sys/unix"
 
-	"github.com/drover-init/drover/listener"
+	"github.com/drover-init/drover/internal/config"
 	"github.com/drover-init/drover/internal/notify"
+	"github.com/drover-init/drover/listener"
 	"github.com/drover-init/drover/reaper"
 	"github.com/drover-init/drover/spawn"
 )
@@ -23,9 +22,9 @@ var errPoolDone = errors.New("pool finished")
 
 // supervise builds the daemon, runs it until the pool is finished and
 // returns drover's exit code.
-func supervise(s *Settings, path string, argv, environ []string, stderr io.Writer) int {
+func supervise(s *config.Settings, listen []listener.Spec, path string, argv, environ []string, stderr io.Writer) int {
 	log := newLogger(s.LogFormat, s.LogLevel, stderr)
-	d, err := build(s, path, argv, environ, log)
+	d, err := build(s, listen, path, argv, environ, log)
 	if err != nil {
 		startError(s.LogFormat, stderr, err)
 		return 2
@@ -48,7 +47,7 @@ func (d *daemon) run() int {
 		err := d.rp.RunBatches(ctx, func(es []reaper.Exit) {
 			out := make([]spawn.Exit, len(es))
 			for i, e := range es {
-				out[i] = spawn.Exit{Pid: e.Pid, Status: syscall.WaitStatus(e.Status)}
+				out[i] = spawn.Exit{Pid: e.Pid, Status: syscall.WaitStatus(e.Status), CPUSeconds: cpuSeconds(e.Rusage)}
 			}
 			d.pool.ExitedAll(out)
 		})
@@ -62,7 +61,7 @@ func (d *daemon) run() int {
 	g.Add(func() error {
 		result = d.pool.Run()
 		d.log.Debug("pool finished", "code", result.Code, "reason", result.Reason)
-		if n := d.rp.Cleanup(d.s.StopTimeout); n > 0 {
+		if n := d.rp.Cleanup(time.Duration(d.s.StopTimeout)); n > 0 {
 			d.log.Info("stopped processes the workers left behind", "count", n)
 		}
 		return errPoolDone
@@ -125,11 +124,11 @@ func (d *daemon) dispatchSignals(parent context.Context) (func() error, func(err
 }
 
 func (d *daemon) act(sig syscall.Signal) {
-	act := decide(sig, d.s.Pool, d.s.HUPReload)
+	act := decide(sig, d.s.Pool, d.s.HUP == config.Reload)
 	switch act {
 	case actDrain:
 		d.log.Info("shutting down", "signal", unix.SignalName(sig))
-		d.pool.Shutdown(d.s.DrainDelay)
+		d.pool.Shutdown(time.Duration(d.s.DrainDelay))
 	case actStop:
 		d.log.Info("shutting down", "signal", unix.SignalName(sig))
 		d.pool.ShutdownWith(sig)
@@ -164,44 +163,7 @@ func (d *daemon) act(sig syscall.Signal) {
 	}
 }
 
-// ownsTerminal says whether stdin is our controlling terminal and we are in
-// its foreground: then the child gets the terminal, as with tini.
-func ownsTerminal() bool {
-	pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
-	return err == nil && pg == unix.Getpgrp()
-}
-
-// workerEnviron is drover's environment minus what drover itself consumed
-// (its own socket activation and notify variables).
-func workerEnviron(environ []string) []string {
-	drop := map[string]bool{
-		"NOTIFY_SOCKET": true, "WATCHDOG_USEC": true, "WATCHDOG_PID": true,
-	}
-	environ = listener.WithoutListenEnv(environ)
-	out := make([]string, 0, len(environ))
-	for _, kv := range environ {
-		k, _, _ := strings.Cut(kv, "=")
-		if !drop[k] {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
-// listenAddrs is the bound sockets as name=URL, in the order workers get
-// them (fd 3, 4, …), written the way DROVER_LISTEN accepts them.
-func listenAddrs(set *listener.Set) string {
-	names, addrs := set.Names(), set.Addrs()
-	out := make([]string, len(names))
-	for i, a := range addrs {
-		u := "?"
-		switch a := a.(type) {
-		case *net.TCPAddr:
-			u = "tcp://" + a.String()
-		case *net.UnixAddr:
-			u = "unix://" + a.Name
-		}
-		out[i] = names[i] + "=" + u
-	}
-	return strings.Join(out, ",")
+// cpuSeconds is the user and system time in a wait4 resource usage.
+func cpuSeconds(ru unix.Rusage) float64 {
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
