@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -105,8 +106,14 @@ func build(s *config.Settings, listen []listener.Spec, path string, argv, enviro
 // after, and unsubscribing costs the same again.
 func (d *daemon) subscribeSignals() error {
 	d.sigs = make(chan os.Signal, 64)
-	std, rt := splitRealtime(launch.InheritedSignals().Filter(catchable()))
+	inherited := launch.InheritedSignals()
+	std, rt := splitRealtime(inherited.Filter(catchable()))
 	signal.Notify(d.sigs, std...)
+	if d.s.Pool && d.s.HUP == config.Reload && slices.Contains(inherited.Ignored, unix.SIGHUP) {
+		// Kept ignored on purpose (nohup must work), but then a reload by
+		// signal can never happen, and nothing else would say so.
+		d.log.Warn("SIGHUP was ignored when drover started (nohup?) and stays ignored: SIGHUP will not reload the workers; start drover without nohup for rolling reloads")
+	}
 	// Then the spare threads that keep a full pids cgroup from aborting the
 	// runtime (the worker cap keeps room for them). A supervisor makes them
 	// before its first worker can fork (about 0.8 ms): a fork bomb fills a

@@ -315,3 +315,27 @@ func TestSignalJobControl(t *testing.T) {
 		})
 	}
 }
+
+// nohup keeps HUP ignored, which in a pool means SIGHUP can never reload:
+// drover says so once at start (issue 18), and not when HUP is free.
+func TestSignalIgnoredHUPWarns(t *testing.T) {
+	const warning = "SIGHUP was ignored when drover started (nohup?) and stays ignored: SIGHUP will not reload the workers"
+	for _, tc := range []struct {
+		shell string
+		env   []string
+		want  bool
+	}{
+		{"trap '' HUP", []string{"DROVER_WORKERS=1", "DROVER_RESTART=on-failure"}, true},
+		{"trap '' HUP", []string{"DROVER_WORKERS=1", "DROVER_RESTART=on-failure", "DROVER_HUP=forward"}, false},
+		{"true", []string{"DROVER_WORKERS=1", "DROVER_RESTART=on-failure"}, false},
+		{"trap '' HUP", nil, false}, // plain init forwards HUP anyway
+	} {
+		out, err := command(t, opts{shell: tc.shell, env: tc.env}, "--", "true").CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v: %s", tc.shell, tc.env, err, out)
+		}
+		if got := strings.Count(string(out), warning); got != map[bool]int{true: 1, false: 0}[tc.want] {
+			t.Errorf("%s %v: warning %d times:\n%s", tc.shell, tc.env, got, out)
+		}
+	}
+}
