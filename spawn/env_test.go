@@ -96,19 +96,6 @@ func TestNames(t *testing.T) {
 	}
 }
 
-func TestTransient(t *testing.T) {
-	for _, err := range []error{syscall.EAGAIN, syscall.EMFILE, syscall.ENFILE, syscall.ENOMEM, &os.PathError{Op: "fork/exec", Err: syscall.EAGAIN}} {
-		if !Transient(err) {
-			t.Errorf("%v not transient", err)
-		}
-	}
-	for _, err := range []error{syscall.ENOENT, syscall.EACCES, syscall.EINVAL, errors.New("x")} {
-		if Transient(err) {
-			t.Errorf("%v transient", err)
-		}
-	}
-}
-
 func TestNewNeedsStarter(t *testing.T) {
 	if _, err := New(Config{}); err == nil {
 		t.Fatal("New without a Starter")

@@ -2,6 +2,7 @@ package spawn
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"syscall"
 	"time"
@@ -37,12 +38,19 @@ func (p *Pool) start(s *slot, purpose string) *worker {
 			return p.started(s, purpose, proc)
 		}
 	}
-	if Transient(err) {
-		p.startRefused(s, purpose, err)
+	var f StartFailure
+	switch {
+	case !errors.As(err, &f):
+		// Not the command's failure (a slot's sockets could not be
+		// opened): never counted as a crash.
+		p.startRefused(s, purpose, err, "cannot start workers; retrying with backoff")
+		return nil
+	case f.Transient():
+		p.startRefused(s, purpose, err, "cannot start workers for lack of resources; retrying with backoff")
 		return nil
 	}
+	c := f.ExitCode()
 	p.cfg.Log.Error("cannot start worker", "worker", s.id, "err", err)
-	c := StartError(err)
 	if purpose != "" {
 		p.replacementFailed(s, "exit "+itoa(c))
 		return nil
@@ -52,13 +60,14 @@ func (p *Pool) start(s *slot, purpose string) *worker {
 }
 
 // startRefused handles a start the system refused for lack of resources
-// (processes, descriptors, memory): nothing is wrong with the command, so
-// it is retried with backoff, never counted as a crash, and logged once per
-// streak however many slots and attempts it takes.
-func (p *Pool) startRefused(s *slot, purpose string, err error) {
+// (processes, descriptors, memory) or for want of a slot's sockets: nothing
+// is wrong with the command, so it is retried with backoff, never counted
+// as a crash, and logged (as msg) once per streak however many slots and
+// attempts it takes.
+func (p *Pool) startRefused(s *slot, purpose string, err error, msg string) {
 	if !p.st.startFails {
 		p.st.startFails = true
-		p.cfg.Log.Warn("cannot start workers for lack of resources; retrying with backoff", "worker", s.id, "err", err)
+		p.cfg.Log.Warn(msg, "worker", s.id, "err", err)
 	}
 	if purpose != "" {
 		// The old worker keeps serving; a later reload can try again.

@@ -71,7 +71,9 @@ func (x *Exec) Start(env []string, files []*os.File) (Process, error) {
 	if x.Shim != "" {
 		r, pw, err := os.Pipe()
 		if err != nil {
-			return Process{}, fmt.Errorf("exec shim pipe: %w", err)
+			// Out of descriptors, most likely: an *Error, so the pool
+			// sees it as transient.
+			return Process{}, &Error{Path: x.Path, Err: fmt.Errorf("exec shim pipe: %w", err)}
 		}
 		w = pw
 		fd := 3 + len(files)

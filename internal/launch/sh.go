@@ -1,7 +1,6 @@
 package launch
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -92,15 +91,11 @@ func interpreterMissing(path string) bool {
 	defer f.Close()
 	var head [256]byte
 	n, _ := f.ReadAt(head[:], 0)
-	interp := ""
-	if rest, ok := bytes.CutPrefix(head[:n], []byte("#!")); ok {
-		line, _, _ := bytes.Cut(rest, []byte("\n"))
-		if fields := strings.Fields(string(line)); len(fields) > 0 {
-			interp = fields[0]
-		} else {
-			return true
-		}
-	} else {
+	interp, ok := shebang(head[:n])
+	if ok && interp == "" {
+		return true
+	}
+	if !ok {
 		interp = elfInterpreter(f)
 	}
 	if interp == "" {
