@@ -78,10 +78,11 @@ func (x *Exec) Start(env []string, files []*os.File) (Process, error) {
 		w = pw
 		fd := 3 + len(files)
 		cmd.ExtraFiles = append(append([]*os.File(nil), files...), w)
-		if ok, unsetPWD := shSafe(env, x.Args, x.Path, x.PidVars); x.Sh != "" && ok {
-			// The shell runs as the worker's user, like a direct start.
+		if ok, unsetPWD := shSafe(env, x.Args, x.Path, x.PidVars, fd, x.Credential != nil); x.Sh != "" && ok {
+			// The shell runs as the worker's user, like a direct start,
+			// and execs argv[0] as the user typed it.
 			cmd.Path = x.Sh
-			cmd.Args = append([]string{"sh", "-c", shScript(x.PidVars, fd, unsetPWD), x.Path}, x.Args[1:]...)
+			cmd.Args = append([]string{"sh", "-c", shScript(x.PidVars, fd, unsetPWD)}, x.Args...)
 		} else {
 			cmd.Path = x.Shim
 			cmd.Env = append(append(make([]string, 0, len(env)+6), env...), preinit.ShimEnv(env, x.Path, x.PidVars, fd)...)

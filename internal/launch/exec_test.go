@@ -27,6 +27,8 @@ func TestMain(m *testing.M) {
 		os.Exit(blockExecHelper())
 	case "emfile":
 		os.Exit(emfileHelper())
+	case "record":
+		os.Exit(recordHelper())
 	default:
 		os.Exit(3)
 	}
