@@ -46,6 +46,14 @@ func shScript(pidVars []string, fd int, unsetPWD bool) string {
 	return b.String()
 }
 
+// shOOM sets the shell's own oom_score_adj, which the program keeps
+// across exec. A failure is one line in drover's words, and the program
+// still starts.
+func shOOM(score int) string {
+	n := strconv.Itoa(score)
+	return `{ echo ` + n + ` >/proc/self/oom_score_adj; } 2>/dev/null || echo "drover: cannot set the oom_score_adj of worker $$ to ` + n + `" >&2; `
+}
+
 // shSafe says whether the shell fast path passes env and argv on unchanged,
 // and whether the script must unset the PWD the shell would add. asUser is
 // true when the shell would run with other credentials than drover's. A
