@@ -85,7 +85,7 @@ func TestSignalName(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
-	if got := States(); !slices.Equal(got, []string{"starting", "ready", "stopping", "backoff", "exited"}) {
+	if got := States(); !slices.Equal(got, []string{"starting", "ready", "stopping", "backoff", "exited", "stopped"}) {
 		t.Errorf("States() = %q", got)
 	}
 	if got := Reasons(); !slices.Equal(got, []string{"exit", "reload", "memory", "watchdog", "startup-timeout"}) {

@@ -148,6 +148,7 @@ func (p *Pool) markReady(w *worker) {
 	}
 	for _, sig := range w.held {
 		_ = p.env.signal(w.pid, sig)
+		p.sent(w, sig)
 	}
 	w.held = nil
 	if p.cfg.Watchdog > 0 && w.watchdog == nil { // READY=1 may come again
@@ -174,6 +175,11 @@ func (p *Pool) watchdogDue(w *worker) {
 	if w.asked() {
 		return
 	}
+	if w.suspended {
+		// Stopped by job control: it cannot ping, and was not hung.
+		p.armWatchdog(w, p.cfg.Watchdog)
+		return
+	}
 	silent := p.env.now().Sub(w.lastPing)
 	if silent < p.cfg.Watchdog {
 		p.armWatchdog(w, p.cfg.Watchdog-silent)
@@ -191,6 +197,13 @@ func (p *Pool) stop(w *worker, reason string) {
 	}
 	w.phase, w.stopReason, w.held = phaseStopping, reason, nil
 	_ = p.env.kill(w.pid, p.cfg.StopSignal)
+	if w.suspended {
+		// A stopped process acts on no signal but KILL until continued:
+		// the stop signal first, so that it is pending when CONT wakes
+		// the group, as systemd does.
+		_ = p.env.kill(w.pid, syscall.SIGCONT)
+		w.suspended = false
+	}
 	p.after(w, p.cfg.StopTimeout, func() {
 		p.cfg.Log.Warn("worker did not stop in time; killing it",
 			"worker", w.slot.id, "pid", w.pid, "DROVER_STOP_TIMEOUT", p.cfg.StopTimeout)
