@@ -168,6 +168,7 @@ drover_workers{state="backoff"} 0
 drover_workers{state="exited"} 0
 drover_workers{state="ready"} 2
 drover_workers{state="starting"} 0
+drover_workers{state="stopped"} 0
 drover_workers{state="stopping"} 0
 # TYPE drover_workers_desired gauge
 drover_workers_desired 2

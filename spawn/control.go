@@ -27,6 +27,7 @@ func (p *Pool) SignalGroup(sig syscall.Signal) {
 		p.st.signals[sig]++
 		for _, w := range p.st.pids {
 			_ = p.env.kill(w.pid, sig)
+			p.sent(w, sig)
 		}
 	})
 }

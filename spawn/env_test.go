@@ -77,7 +77,7 @@ func TestSignalName(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
-	if got := States(); !slices.Equal(got, []string{"starting", "ready", "stopping", "backoff", "exited"}) {
+	if got := States(); !slices.Equal(got, []string{"starting", "ready", "stopping", "backoff", "exited", "stopped"}) {
 		t.Errorf("States() = %q", got)
 	}
 	if got := Reasons(); !slices.Equal(got, []string{"exit", "reload", "memory", "watchdog", "startup-timeout"}) {
@@ -85,19 +85,6 @@ func TestNames(t *testing.T) {
 	}
 	if phase(99).String() != "unknown" {
 		t.Error("an unknown phase has a name")
-	}
-}
-
-func TestTransient(t *testing.T) {
-	for _, err := range []error{syscall.EAGAIN, syscall.EMFILE, syscall.ENFILE, syscall.ENOMEM, &os.PathError{Op: "fork/exec", Err: syscall.EAGAIN}} {
-		if !Transient(err) {
-			t.Errorf("%v not transient", err)
-		}
-	}
-	for _, err := range []error{syscall.ENOENT, syscall.EACCES, syscall.EINVAL, errors.New("x")} {
-		if Transient(err) {
-			t.Errorf("%v transient", err)
-		}
 	}
 }
 

@@ -2,6 +2,7 @@ package spawn
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"syscall"
 	"time"
@@ -37,12 +38,19 @@ func (p *Pool) start(s *slot, purpose string) *worker {
 			return p.started(s, purpose, proc)
 		}
 	}
-	if Transient(err) {
-		p.startRefused(s, purpose, err)
+	var f StartFailure
+	switch {
+	case !errors.As(err, &f):
+		// Not the command's failure (a slot's sockets could not be
+		// opened): never counted as a crash.
+		p.startRefused(s, purpose, err, "cannot start workers; retrying with backoff")
+		return nil
+	case f.Transient():
+		p.startRefused(s, purpose, err, "cannot start workers for lack of resources; retrying with backoff")
 		return nil
 	}
+	c := f.ExitCode()
 	p.cfg.Log.Error("cannot start worker", "worker", s.id, "err", err)
-	c := StartError(err)
 	if purpose != "" {
 		p.replacementFailed(s, "exit "+itoa(c))
 		return nil
@@ -52,13 +60,14 @@ func (p *Pool) start(s *slot, purpose string) *worker {
 }
 
 // startRefused handles a start the system refused for lack of resources
-// (processes, descriptors, memory): nothing is wrong with the command, so
-// it is retried with backoff, never counted as a crash, and logged once per
-// streak however many slots and attempts it takes.
-func (p *Pool) startRefused(s *slot, purpose string, err error) {
+// (processes, descriptors, memory) or for want of a slot's sockets: nothing
+// is wrong with the command, so it is retried with backoff, never counted
+// as a crash, and logged (as msg) once per streak however many slots and
+// attempts it takes.
+func (p *Pool) startRefused(s *slot, purpose string, err error, msg string) {
 	if !p.st.startFails {
 		p.st.startFails = true
-		p.cfg.Log.Warn("cannot start workers for lack of resources; retrying with backoff", "worker", s.id, "err", err)
+		p.cfg.Log.Warn(msg, "worker", s.id, "err", err)
 	}
 	if purpose != "" {
 		// The old worker keeps serving; a later reload can try again.
@@ -139,6 +148,7 @@ func (p *Pool) markReady(w *worker) {
 	}
 	for _, sig := range w.held {
 		_ = p.env.signal(w.pid, sig)
+		p.sent(w, sig)
 	}
 	w.held = nil
 	if p.cfg.Watchdog > 0 && w.watchdog == nil { // READY=1 may come again
@@ -165,6 +175,11 @@ func (p *Pool) watchdogDue(w *worker) {
 	if w.asked() {
 		return
 	}
+	if w.suspended {
+		// Stopped by job control: it cannot ping, and was not hung.
+		p.armWatchdog(w, p.cfg.Watchdog)
+		return
+	}
 	silent := p.env.now().Sub(w.lastPing)
 	if silent < p.cfg.Watchdog {
 		p.armWatchdog(w, p.cfg.Watchdog-silent)
@@ -182,6 +197,13 @@ func (p *Pool) stop(w *worker, reason string) {
 	}
 	w.phase, w.stopReason, w.held = phaseStopping, reason, nil
 	_ = p.env.kill(w.pid, p.cfg.StopSignal)
+	if w.suspended {
+		// A stopped process acts on no signal but KILL until continued:
+		// the stop signal first, so that it is pending when CONT wakes
+		// the group, as systemd does.
+		_ = p.env.kill(w.pid, syscall.SIGCONT)
+		w.suspended = false
+	}
 	p.after(w, p.cfg.StopTimeout, func() {
 		p.cfg.Log.Warn("worker did not stop in time; killing it",
 			"worker", w.slot.id, "pid", w.pid, "DROVER_STOP_TIMEOUT", p.cfg.StopTimeout)

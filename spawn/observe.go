@@ -21,6 +21,21 @@ func (p *Pool) forward(sig syscall.Signal) {
 			// Being stopped before it was ever ready: nothing to tell it.
 		default:
 			_ = p.env.signal(w.pid, sig)
+			p.sent(w, sig)
+		}
+	}
+}
+
+// sent notes what a signal drover sent does to w: a job-control stop
+// suspends it (unless it handles the signal; drover cannot tell) until a
+// CONT, after which its watchdog clock starts afresh.
+func (p *Pool) sent(w *worker, sig syscall.Signal) {
+	switch sig {
+	case syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGSTOP:
+		w.suspended = true
+	case syscall.SIGCONT:
+		if w.suspended {
+			w.suspended, w.lastPing = false, p.env.now()
 		}
 	}
 }
@@ -130,7 +145,7 @@ func (p *Pool) pids() []int {
 // State is a copy of the pool's state for /status, /readyz and metrics.
 type State struct {
 	Desired  int
-	Ready    int // slots whose serving worker is ready
+	Ready    int // slots whose serving worker is ready (and not stopped by TSTP)
 	Draining bool
 	Workers  []WorkerState
 	Restarts map[string]uint64
@@ -178,7 +193,7 @@ func (p *Pool) snapshot() State {
 		st.Signals[SignalName(k)] = v
 	}
 	for _, s := range p.st.slots {
-		if s.cur != nil && s.cur.ready() {
+		if s.cur != nil && s.cur.serving() {
 			st.Ready++
 		}
 		if s.cur == nil && !s.removed {
@@ -191,7 +206,7 @@ func (p *Pool) snapshot() State {
 	}
 	for _, w := range p.st.pids {
 		st.Workers = append(st.Workers, WorkerState{
-			Slot: w.slot.id, Pid: w.pid, Generation: w.gen, State: w.phase.String(), Ready: w.ready(),
+			Slot: w.slot.id, Pid: w.pid, Generation: w.gen, State: w.state(), Ready: w.serving(),
 			Restarts: w.slot.restarts, Started: w.started, LastExit: w.slot.lastExit,
 			Status: w.status, Usage: w.usage, Held: len(w.held),
 		})

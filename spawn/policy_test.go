@@ -1,6 +1,8 @@
 package spawn
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -151,15 +153,35 @@ func TestNeverFirstFailure(t *testing.T) {
 	}
 }
 
+// startErr is a start failure that classifies itself, as launch's does.
+type startErr struct {
+	code      int
+	transient bool
+}
+
+func (e startErr) Error() string {
+	if e.transient {
+		return "cannot run prog: resource temporarily unavailable"
+	}
+	return "cannot run prog"
+}
+func (e startErr) Transient() bool { return e.transient }
+func (e startErr) ExitCode() int   { return e.code }
+
+var (
+	errNotFound  = startErr{code: 127}
+	errNotExec   = startErr{code: 126}
+	errResources = startErr{code: 126, transient: true}
+)
+
 func TestStartErrors(t *testing.T) {
 	for _, tc := range []struct {
 		err  error
 		want int
 	}{
-		{syscall.ENOENT, 127},
-		{syscall.ENOTDIR, 127},
-		{syscall.EACCES, 126},
-		{syscall.EINVAL, 126},
+		{errNotFound, 127},
+		{errNotExec, 126},
+		{fmt.Errorf("wrapped: %w", errNotFound), 127},
 	} {
 		f := &fakeStarter{}
 		f.fail(tc.err)
@@ -174,7 +196,8 @@ func TestStartErrors(t *testing.T) {
 // show as 126, and are logged once per streak.
 func TestTransientStartErrors(t *testing.T) {
 	f := &fakeStarter{}
-	f.fail(syscall.EAGAIN, syscall.EMFILE, syscall.ENFILE, syscall.ENOMEM, syscall.EAGAIN)
+	// An error that does not classify itself (a slot's sockets) is retried too.
+	f.fail(errResources, errResources, errors.New("listener: no sockets"), errResources, errResources)
 	h := newHarness(t, Config{Workers: 1, CrashLimit: 2, BackoffMax: time.Second, Starter: f})
 	for i, d := range []time.Duration{100, 200, 400, 800, 1000} {
 		if len(h.live()) != 0 {
@@ -205,7 +228,7 @@ func TestTransientStormIsBounded(t *testing.T) {
 	f := &fakeStarter{}
 	errs := make([]error, 50*20)
 	for i := range errs {
-		errs[i] = syscall.EAGAIN
+		errs[i] = errResources
 	}
 	f.fail(errs...)
 	h := newHarness(t, Config{Workers: 50, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, Starter: f})

@@ -2,8 +2,10 @@ package spawn
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"slices"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -72,9 +74,9 @@ func TestReloadAbort(t *testing.T) {
 				f.gated = true // the replacement never gets to run the program
 				f.mu.Unlock()
 			case "cannot start":
-				f.fail(syscall.EACCES)
+				f.fail(errNotExec)
 			case "no resources":
-				f.fail(syscall.EAGAIN)
+				f.fail(errResources)
 			}
 			h.p.Reload()
 			h.sync()
@@ -303,11 +305,33 @@ func TestSlotCPUAccumulates(t *testing.T) {
 
 var errNoSockets = errors.New("no sockets")
 
-// A slot whose sockets cannot be handed out fails like a failed start.
+// A slot whose sockets cannot be handed out is not the command's failure:
+// it is retried with backoff, never counted as a crash, and starts once
+// the sockets are there.
 func TestFilesError(t *testing.T) {
-	h := newHarness(t, Config{Workers: 1, Restart: Never, Files: func(int) ([]*os.File, error) { return nil, errNoSockets }})
-	if r := h.result(); r.Code != 126 {
-		t.Fatalf("result %+v", r)
+	var mu sync.Mutex
+	fails := 3
+	files := func(int) ([]*os.File, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if fails > 0 {
+			fails--
+			return nil, fmt.Errorf("opening: %w", errNoSockets)
+		}
+		return nil, nil
+	}
+	h := newHarness(t, Config{Workers: 1, Restart: Never, CrashLimit: 1, BackoffMax: time.Second, Files: files})
+	for i, d := range []time.Duration{100, 200, 400} {
+		if len(h.live()) != 0 || h.env.pending() != 1 {
+			t.Fatalf("attempt %d: live %v, %d timers", i, h.live(), h.env.pending())
+		}
+		h.advance(d * time.Millisecond)
+	}
+	if len(h.live()) != 1 {
+		t.Fatal("no worker once the sockets could be opened")
+	}
+	if s := h.snap(); s.Workers[0].LastExit != "" || h.logs.count("cannot start workers; retrying with backoff") != 1 {
+		t.Errorf("last exit %q; log:\n%s", s.Workers[0].LastExit, h.logs)
 	}
 }
 

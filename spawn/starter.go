@@ -1,11 +1,6 @@
 package spawn
 
-import (
-	"errors"
-	"os"
-	"os/exec"
-	"syscall"
-)
+import "os"
 
 // Process is a started worker. Execd is closed once the worker is running
 // the user's program (nil: it already is).
@@ -20,18 +15,13 @@ type Starter interface {
 	Start(env []string, files []*os.File) (Process, error)
 }
 
-// Transient says a start failed for lack of resources (processes,
-// descriptors, memory), not because of the command: worth retrying.
-func Transient(err error) bool {
-	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EMFILE) ||
-		errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOMEM)
-}
-
-// StartError turns a failure to start the program into the shell's status
-// for it: 127 when it does not exist, 126 when it cannot be executed.
-func StartError(err error) int {
-	if errors.Is(err, os.ErrNotExist) || errors.Is(err, exec.ErrNotFound) || errors.Is(err, syscall.ENOTDIR) {
-		return 127
-	}
-	return 126
+// StartFailure is what a Starter's error says about itself (launch's
+// error does): whether the start failed for lack of a resource that may
+// come back (processes, descriptors, memory), worth retrying and never a
+// crash, and otherwise the shell's status for it (127 not found, 126 not
+// executable). The rule lives with the code that starts processes; the
+// pool only asks.
+type StartFailure interface {
+	Transient() bool
+	ExitCode() int
 }

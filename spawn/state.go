@@ -40,14 +40,18 @@ func (ph phase) String() string {
 	return "unknown"
 }
 
+// stateStopped is what a snapshot shows for a ready worker that job
+// control has stopped (TSTP): it serves nothing until CONT.
+const stateStopped = "stopped"
+
 // States lists every state name a snapshot can show, for metrics that must
 // export a zero for the states nobody is in.
 func States() []string {
-	out := make([]string, 0, numPhases)
+	out := make([]string, 0, numPhases+1)
 	for ph := phase(0); ph < numPhases; ph++ {
 		out = append(out, ph.String())
 	}
-	return out
+	return append(out, stateStopped)
 }
 
 // Restart reasons: why a slot got a new worker. They label
@@ -91,6 +95,10 @@ type worker struct {
 	lastPing time.Time
 	usage    Usage
 
+	// suspended: drover sent it a job-control stop (TSTP, TTIN, TTOU) and
+	// no CONT since. It is not ready while so, and a stop must wake it.
+	suspended bool
+
 	stopReason string // set when drover asked it to stop
 	killed     bool   // had to be SIGKILLed after the stop timeout
 	purpose    string // why it replaces the slot's worker; "" for the slot's own
@@ -104,6 +112,17 @@ type worker struct {
 func (w *worker) asked() bool { return w.stopReason != "" }
 
 func (w *worker) ready() bool { return w.phase == phaseReady }
+
+// serving is ready and not stopped by job control.
+func (w *worker) serving() bool { return w.ready() && !w.suspended }
+
+// state is the name a snapshot shows.
+func (w *worker) state() string {
+	if w.phase == phaseReady && w.suspended {
+		return stateStopped
+	}
+	return w.phase.String()
+}
 
 func (w *worker) cancelTimers() {
 	for _, t := range w.timers {

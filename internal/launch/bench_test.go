@@ -35,6 +35,15 @@ func BenchmarkStart(b *testing.B) {
 	for _, s := range shims {
 		vs = append(vs, &variant{name: "shim-" + filepath.Base(s), x: &Exec{Path: "/bin/true", Args: []string{"true"}, Shim: s, PidVars: []string{"LISTEN_PID"}}})
 	}
+	// The same with a worker oom_score_adj to set (drover's own + 1), and
+	// the shell fast path as Exec runs it.
+	if own, _, err := ReadOOM("/proc"); err == nil && own < 1000 {
+		oom := &OOMPlan{Drover: own, Worker: own + 1}
+		vs = append(vs,
+			&variant{name: "direct-oom", x: &Exec{Path: "/bin/true", Args: []string{"/bin/true"}, OOM: oom}},
+			&variant{name: "sh-fast-path-oom", x: &Exec{Path: "/bin/true", Args: []string{"/bin/true"}, Shim: "/nonexistent", Sh: "/bin/sh", PidVars: []string{"LISTEN_PID"}, OOM: oom}},
+			&variant{name: "shim-oom", x: &Exec{Path: "/bin/true", Args: []string{"true"}, Shim: shims[0], PidVars: []string{"LISTEN_PID"}, OOM: oom}})
+	}
 	for b.Loop() {
 		for _, v := range vs {
 			t0 := time.Now()

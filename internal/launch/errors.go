@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -38,7 +39,7 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // startError classifies err from starting path (fork, exec, or the shim's
 // exec) into an *Error. Only the failure path pays for reading the file.
-func startError(path string, err error) error {
+func startError(path string, err error) *Error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
 		err = pe.Err // "fork/exec PATH:" would repeat what Error says
@@ -61,11 +62,17 @@ func missingInterpreter(path string) string {
 	}
 	defer f.Close()
 	head, _ := bufio.NewReader(f).ReadSlice('\n')
-	if rest, ok := bytes.CutPrefix(head, []byte("#!")); ok {
-		if fields := strings.Fields(string(rest)); len(fields) > 0 {
-			return fmt.Sprintf("interpreter %s not found", fields[0])
+	if interp, ok := shebang(head); ok {
+		switch {
+		case interp == "":
+			return "empty #! line"
+		case strings.HasSuffix(interp, "\r"):
+			// The kernel keeps the carriage return as part of the name.
+			return fmt.Sprintf("interpreter %q not found (the #! line ends in CRLF: convert the script to Unix line endings)", interp)
+		case strconv.Quote(interp) != `"`+interp+`"`:
+			return fmt.Sprintf("interpreter %q not found", interp)
 		}
-		return "empty #! line"
+		return fmt.Sprintf("interpreter %s not found", interp)
 	}
 	if interp := elfInterpreter(f); interp != "" {
 		return fmt.Sprintf("ELF interpreter %s not found (a binary built for another libc?)", interp)
@@ -73,28 +80,51 @@ func missingInterpreter(path string) string {
 	return ""
 }
 
-// StartError is the status a shell gives a command it cannot start: 127
+// shebang reads the interpreter from the start of a file the way the
+// kernel does (fs/binfmt_script.c): after "#!" and any blanks, up to the
+// next space, tab or end of line. A carriage return is not a blank there,
+// so a script saved with CRLF names "/bin/sh\r". ok is false without "#!".
+func shebang(head []byte) (interp string, ok bool) {
+	rest, ok := bytes.CutPrefix(head, []byte("#!"))
+	if !ok {
+		return "", false
+	}
+	line, _, _ := bytes.Cut(rest, []byte("\n"))
+	line = bytes.TrimLeft(line, " \t")
+	if i := bytes.IndexAny(line, " \t\x00"); i >= 0 {
+		line = line[:i]
+	}
+	return string(line), true
+}
+
+// ExitCode is the status a shell gives a command it cannot start: 127
 // when it does not exist (or its interpreter does not), 126 when it exists
 // but cannot be executed, and 126 for anything else, which includes the
 // transient errors a caller should have retried (see Transient).
-func StartError(err error) int {
+func (e *Error) ExitCode() int { return exitCode(e.Err) }
+
+// Transient says whether the start failed for lack of a resource that may
+// come back (processes, descriptors, memory), as opposed to a command that
+// is broken: retrying the first makes sense, counting it as a crash does not.
+func (e *Error) Transient() bool {
+	for _, errno := range []error{syscall.EAGAIN, syscall.EMFILE, syscall.ENFILE, syscall.ENOMEM} {
+		if errors.Is(e.Err, errno) {
+			return true
+		}
+	}
+	return false
+}
+
+func exitCode(err error) int {
 	if errors.Is(err, os.ErrNotExist) || errors.Is(err, exec.ErrNotFound) || errors.Is(err, syscall.ENOTDIR) {
 		return 127
 	}
 	return 126
 }
 
-// Transient says whether a start failed for lack of a resource that may
-// come back (processes, descriptors, memory), as opposed to a command that
-// is broken: retrying the first makes sense, counting it as a crash does not.
-func Transient(err error) bool {
-	for _, e := range []error{syscall.EAGAIN, syscall.EMFILE, syscall.ENFILE, syscall.ENOMEM} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
+// StartError is the exit code for err (see Error.ExitCode), for main's
+// command lookup until it uses LookPath, whose errors are *Error.
+func StartError(err error) int { return exitCode(err) }
 
 // elfInterpreter is the PT_INTERP path of an ELF file, or "". It reads the
 // program headers itself: debug/elf would pull zlib and zstd into PID 1 for

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"syscall"
 
@@ -40,6 +41,10 @@ type Exec struct {
 	// shim starts with drover's own credentials (so drover's binary need
 	// not be executable by that user) and drops to these before exec.
 	Credential *syscall.Credential
+	// OOM, when set, is the oom_score_adj of drover and of its workers
+	// (see PlanOOM). A worker has its score before its program runs, so
+	// nothing the program forks escapes it.
+	OOM *OOMPlan
 	// Foreground hands the controlling terminal on fd 0 to the worker's
 	// process group, as tini does, so an interactive child can read it.
 	Foreground bool
@@ -66,26 +71,43 @@ func (x *Exec) Start(env []string, files []*os.File) (Process, error) {
 			Foreground: x.Foreground,
 		},
 	}
+	oom := x.OOM != nil && x.OOM.Worker != x.OOM.Drover
 	done := make(chan struct{})
 	var w *os.File
+	direct := x.Shim == ""
 	if x.Shim != "" {
 		r, pw, err := os.Pipe()
 		if err != nil {
-			return Process{}, fmt.Errorf("exec shim pipe: %w", err)
+			// Out of descriptors, most likely: an *Error, so the pool
+			// sees it as transient.
+			return Process{}, &Error{Path: x.Path, Err: fmt.Errorf("exec shim pipe: %w", err)}
 		}
 		w = pw
 		fd := 3 + len(files)
 		cmd.ExtraFiles = append(append([]*os.File(nil), files...), w)
-		if ok, unsetPWD := shSafe(env, x.Args, x.Path, x.PidVars); x.Sh != "" && ok {
-			// The shell runs as the worker's user, like a direct start.
+		ok, unsetPWD := shSafe(env, x.Args, x.Path, x.PidVars, fd, x.Credential != nil)
+		if oom && x.Credential != nil && x.OOM.Worker < x.OOM.Drover {
+			ok = false // a shell already running as the user may not lower its score
+		}
+		if x.Sh != "" && ok {
+			// The shell runs as the worker's user, like a direct start,
+			// and execs argv[0] as the user typed it.
 			cmd.Path = x.Sh
-			cmd.Args = append([]string{"sh", "-c", shScript(x.PidVars, fd, unsetPWD), x.Path}, x.Args[1:]...)
+			var script string
+			if oom {
+				script = shOOM(x.OOM.Worker)
+			}
+			script += shScript(x.PidVars, fd, unsetPWD)
+			cmd.Args = append([]string{"sh", "-c", script}, x.Args...)
 		} else {
 			cmd.Path = x.Shim
-			cmd.Env = append(append(make([]string, 0, len(env)+6), env...), preinit.ShimEnv(env, x.Path, x.PidVars, fd)...)
+			cmd.Env = append(append(make([]string, 0, len(env)+8), env...), preinit.ShimEnv(env, x.Path, x.PidVars, fd)...)
 			if x.Credential != nil {
 				cmd.SysProcAttr.Credential = nil
 				cmd.Env = append(cmd.Env, preinit.EnvCred+"="+preinit.EncodeCred(x.Credential))
+			}
+			if oom {
+				cmd.Env = append(cmd.Env, preinit.EnvOOM+"="+strconv.Itoa(x.OOM.Worker))
 			}
 		}
 		// The shim's end is close-on-exec in the worker's program, so EOF
@@ -97,6 +119,16 @@ func (x *Exec) Start(env []string, files []*os.File) (Process, error) {
 		}()
 	} else {
 		close(done) // os/exec returns from Start only once the exec succeeded
+	}
+	if oom && direct {
+		// No shim runs before the program: the child gets the worker's
+		// score by inheriting it at fork. drover holds it from here until
+		// the program has started (os/exec returns after the exec), a
+		// fraction of a millisecond in which the OOM killer would weigh
+		// drover like a worker. Errors are ignored: drover checked at
+		// start that it may write its score.
+		_ = writeOOM(ownOOMFile, x.OOM.Worker)
+		defer func() { _ = writeOOM(ownOOMFile, x.OOM.Drover) }()
 	}
 	if x.Lock != nil {
 		x.Lock.Lock()

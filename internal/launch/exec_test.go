@@ -3,6 +3,7 @@ package launch
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +27,8 @@ func TestMain(m *testing.M) {
 		os.Exit(blockExecHelper())
 	case "emfile":
 		os.Exit(emfileHelper())
+	case "record":
+		os.Exit(recordHelper())
 	default:
 		os.Exit(3)
 	}
@@ -182,6 +185,8 @@ func TestShimExitsLikeAShell(t *testing.T) {
 	os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644)
 	noInterp := filepath.Join(dir, "noint")
 	os.WriteFile(noInterp, []byte("#!/nonexistent/python -u\nprint(1)\n"), 0o755)
+	crlf := filepath.Join(dir, "crlf")
+	os.WriteFile(crlf, []byte("#!/bin/sh\r\necho hi\r\n"), 0o755)
 	for _, c := range []struct {
 		path string
 		code int
@@ -191,6 +196,7 @@ func TestShimExitsLikeAShell(t *testing.T) {
 		{"/etc/passwd/x", 127, "cannot run /etc/passwd/x: not a directory"},
 		{notExec, 126, "cannot run " + notExec + ": permission denied"},
 		{noInterp, 127, "cannot run " + noInterp + ": interpreter /nonexistent/python not found"},
+		{crlf, 127, "cannot run " + crlf + `: interpreter "/bin/sh\r" not found (the #! line ends in CRLF: convert the script to Unix line endings)`},
 	} {
 		t.Run(filepath.Base(c.path), func(t *testing.T) {
 			stderr := stderrFile(t)
@@ -209,8 +215,10 @@ func TestShimExitsLikeAShell(t *testing.T) {
 			// A direct start classifies the same failure the same way.
 			_, err = (&Exec{Path: c.path, Args: []string{"prog"}}).Start(nil, nil)
 			var e *Error
-			if !errors.As(err, &e) || err.Error() != c.msg || StartError(err) != c.code || Transient(err) {
-				t.Errorf("direct start: %v (code %d), want %q (code %d)", err, StartError(err), c.msg, c.code)
+			if !errors.As(err, &e) || err.Error() != c.msg || e.ExitCode() != c.code || e.Transient() {
+				t.Errorf("direct start: %v, want %q (code %d)", err, c.msg, c.code)
+			} else if e.ExitCode() != c.code {
+				t.Errorf("direct start: code %d, want %d", e.ExitCode(), c.code)
 			}
 		})
 	}
@@ -236,7 +244,8 @@ func TestMissingELFInterpreter(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = (&Exec{Path: prog, Args: []string{"true"}}).Start(nil, nil)
-	if err == nil || !strings.Contains(err.Error(), "ELF interpreter /nonexist") || !errors.Is(err, syscall.ENOENT) || StartError(err) != 127 {
+	var e *Error
+	if !errors.As(err, &e) || !strings.Contains(err.Error(), "ELF interpreter /nonexist") || !errors.Is(err, syscall.ENOENT) || e.ExitCode() != 127 {
 		t.Errorf("got %v, want the missing ELF interpreter named, ENOENT, 127", err)
 	}
 }
@@ -258,29 +267,67 @@ func TestMissingInterpreterForms(t *testing.T) {
 	if got := missingInterpreter(filepath.Join(dir, "absent")); got != "" {
 		t.Errorf("absent: %q", got)
 	}
+	esc := filepath.Join(dir, "esc")
+	os.WriteFile(esc, []byte("#!/bin/\x1b[31msh\n"), 0o755)
+	if got := missingInterpreter(esc); got != `interpreter "/bin/\x1b[31msh" not found` {
+		t.Errorf("control characters in the name: %q", got)
+	}
 }
 
-func TestStartErrorAndTransient(t *testing.T) {
+// The #! line is split where the kernel splits it.
+func TestShebang(t *testing.T) {
+	for _, c := range []struct {
+		head, interp string
+		ok           bool
+	}{
+		{"#!/bin/sh\n", "/bin/sh", true},
+		{"#! /usr/bin/env python3 -u\n", "/usr/bin/env", true},
+		{"#!\t/bin/sh\t-e\n", "/bin/sh", true},
+		{"#!/bin/sh\r\n", "/bin/sh\r", true},
+		{"#!/bin/sh -e\r\n", "/bin/sh", true},
+		{"#!/bin/sh", "/bin/sh", true},
+		{"#!\n", "", true},
+		{"#!   \n", "", true},
+		{"\x7fELF", "", false},
+		{"", "", false},
+	} {
+		interp, ok := shebang([]byte(c.head))
+		if interp != c.interp || ok != c.ok {
+			t.Errorf("shebang(%q) = %q, %v; want %q, %v", c.head, interp, ok, c.interp, c.ok)
+		}
+	}
+}
+
+// The exit code and transient classes of a failed start, in one place:
+// the pool and the shim ask the error itself.
+func TestErrorExitCodeAndTransient(t *testing.T) {
 	for _, c := range []struct {
 		err       error
 		code      int
 		transient bool
 	}{
-		{&Error{Path: "p", Err: syscall.ENOENT}, 127, false},
-		{&Error{Path: "p", Err: syscall.ENOTDIR}, 127, false},
+		{syscall.ENOENT, 127, false},
+		{syscall.ENOTDIR, 127, false},
 		{exec.ErrNotFound, 127, false},
-		{&Error{Path: "p", Err: syscall.EACCES}, 126, false},
-		{&Error{Path: "p", Err: syscall.ENOEXEC}, 126, false},
-		{&Error{Path: "p", Err: syscall.EAGAIN}, 126, true},
-		{&Error{Path: "p", Err: syscall.EMFILE}, 126, true},
-		{&Error{Path: "p", Err: syscall.ENFILE}, 126, true},
-		{&Error{Path: "p", Err: syscall.ENOMEM}, 126, true},
+		{&os.PathError{Op: "stat", Path: "x", Err: syscall.ENOENT}, 127, false},
+		{syscall.EACCES, 126, false},
+		{syscall.ENOEXEC, 126, false},
+		{exec.ErrDot, 126, false},
+		{syscall.EAGAIN, 126, true},
+		{syscall.EMFILE, 126, true},
+		{syscall.ENFILE, 126, true},
+		{syscall.ENOMEM, 126, true},
+		{fmt.Errorf("exec shim pipe: %w", syscall.EMFILE), 126, true},
 	} {
-		if got := StartError(c.err); got != c.code {
-			t.Errorf("StartError(%v) = %d, want %d", c.err, got, c.code)
+		e := &Error{Path: "p", Err: c.err}
+		if got := e.ExitCode(); got != c.code {
+			t.Errorf("ExitCode(%v) = %d, want %d", c.err, got, c.code)
 		}
-		if got := Transient(c.err); got != c.transient {
+		if got := e.Transient(); got != c.transient {
 			t.Errorf("Transient(%v) = %v, want %v", c.err, got, c.transient)
+		}
+		if got := StartError(e); got != c.code {
+			t.Errorf("StartError(%v) = %d, want %d", c.err, got, c.code)
 		}
 	}
 }
@@ -320,7 +367,7 @@ func emfileHelper() int {
 	}{{"direct", &Exec{Path: "/bin/true"}}, {"shim", &Exec{Path: "/bin/true", Shim: "/proc/self/exe"}}} {
 		_, err := c.x.Start(nil, nil)
 		state := "not transient"
-		if Transient(err) {
+		if e := (*Error)(nil); errors.As(err, &e) && e.Transient() {
 			state = "transient"
 		}
 		if errors.Is(err, syscall.EMFILE) {

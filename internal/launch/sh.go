@@ -1,7 +1,6 @@
 package launch
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,11 +10,22 @@ import (
 // The shell fast path of the exec shim. Re-executing drover costs a Go
 // runtime start (about 3 ms on a small machine); a POSIX shell that sets the
 // pid variables to $$ and execs the program costs about 1 ms. A shell is
-// only used where it cannot change what the program sees: every variable
-// name must be one a shell passes on (dash drops names such as "a.b"), the
-// program's argv[0] must already be its path or its base name (dash has no
-// `exec -a`), and PWD must be absent or right (dash sets it). Otherwise, and
-// in images without /bin/sh, drover itself is the shim.
+// only used where it cannot change what the program sees:
+//   - every variable name must be one a shell passes on (dash drops names
+//     such as "a.b"), and PWD must be absent or right (dash sets it);
+//   - the program's argv[0] must be what the shell execs by: the path
+//     itself, or a bare name that the shell's own PATH search resolves to
+//     the same file (dash has no `exec -a`), and the shell must run as
+//     drover does, or its search could see other files;
+//   - the exec-detection pipe must be a descriptor the shell can name:
+//     dash reads one digit in a redirection, so `10>&-` would become an
+//     argument "10" and a close of stdout. With seven sockets or more the
+//     pipe is fd 10 or above.
+// Otherwise, and in images without /bin/sh, drover itself is the shim.
+
+// maxShFD is the highest descriptor every POSIX shell can name in a
+// redirection (dash reads one digit).
+const maxShFD = 9
 
 // shScript sets the pid variables, closes the exec-detection pipe and execs
 // "$0" "$@". The pipe is closed by the redirection just before the exec, so
@@ -36,12 +46,24 @@ func shScript(pidVars []string, fd int, unsetPWD bool) string {
 	return b.String()
 }
 
+// shOOM sets the shell's own oom_score_adj, which the program keeps
+// across exec. A failure is one line in drover's words, and the program
+// still starts.
+func shOOM(score int) string {
+	n := strconv.Itoa(score)
+	return `{ echo ` + n + ` >/proc/self/oom_score_adj; } 2>/dev/null || echo "drover: cannot set the oom_score_adj of worker $$ to ` + n + `" >&2; `
+}
+
 // shSafe says whether the shell fast path passes env and argv on unchanged,
-// and whether the script must unset the PWD the shell would add. A program
-// whose interpreter is missing goes through drover's shim, whose error
-// names the interpreter where the shell's would only say "not found".
-func shSafe(env, args []string, path string, pidVars []string) (ok, unsetPWD bool) {
-	if len(args) == 0 || (args[0] != path && args[0] != filepath.Base(path)) {
+// and whether the script must unset the PWD the shell would add. asUser is
+// true when the shell would run with other credentials than drover's. A
+// program whose interpreter is missing goes through drover's shim, whose
+// error names the interpreter where the shell's would only say "not found".
+func shSafe(env, args []string, path string, pidVars []string, fd int, asUser bool) (ok, unsetPWD bool) {
+	if fd > maxShFD || len(args) == 0 || args[0] == "" || args[0][0] == '-' {
+		return false, false // `exec -x` would be an option to bash's exec
+	}
+	if args[0] != path && (asUser || strings.Contains(args[0], "/") || shSearch(env, args[0]) != path) {
 		return false, false
 	}
 	if interpreterMissing(path) {
@@ -69,6 +91,35 @@ func shSafe(env, args []string, path string, pidVars []string) (ok, unsetPWD boo
 	return true, unsetPWD
 }
 
+// shSearch is the file a shell's `exec name` runs with env's PATH: the
+// first executable regular file of that name along it. It is "" where a
+// shell might search differently: no PATH, an empty or relative entry (the
+// current directory), or a "%" (dash's builtin markers).
+func shSearch(env []string, name string) string {
+	pathVar, set := "", false
+	for _, kv := range env { // the last one, as exec.Cmd keeps
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathVar, set = v, true
+		}
+	}
+	if !set {
+		return ""
+	}
+	dirs := strings.Split(pathVar, ":")
+	for _, dir := range dirs {
+		if !strings.HasPrefix(dir, "/") || strings.Contains(dir, "%") {
+			return ""
+		}
+	}
+	for _, dir := range dirs {
+		p := filepath.Join(dir, name)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
+}
+
 // shName is a name a POSIX shell keeps in the environment it passes on.
 func shName(k string) bool {
 	if k == "" || (k[0] >= '0' && k[0] <= '9') {
@@ -92,15 +143,11 @@ func interpreterMissing(path string) bool {
 	defer f.Close()
 	var head [256]byte
 	n, _ := f.ReadAt(head[:], 0)
-	interp := ""
-	if rest, ok := bytes.CutPrefix(head[:n], []byte("#!")); ok {
-		line, _, _ := bytes.Cut(rest, []byte("\n"))
-		if fields := strings.Fields(string(line)); len(fields) > 0 {
-			interp = fields[0]
-		} else {
-			return true
-		}
-	} else {
+	interp, ok := shebang(head[:n])
+	if ok && interp == "" {
+		return true
+	}
+	if !ok {
 		interp = elfInterpreter(f)
 	}
 	if interp == "" {

@@ -51,5 +51,5 @@ func Shim(args, environ []string, stderr io.Writer) int {
 	}
 	err := startError(s.Path, syscall.Exec(s.Path, s.Args, s.Env))
 	fmt.Fprintf(stderr, "drover: %v\n", err)
-	return StartError(err)
+	return err.ExitCode()
 }

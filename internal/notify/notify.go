@@ -40,6 +40,7 @@ type Message struct {
 type Socket struct {
 	conn *net.UnixConn
 	path string
+	now  func() time.Time // the clock of the drop warnings
 
 	closeOnce sync.Once
 	closeErr  error
@@ -67,7 +68,7 @@ func Listen(path string) (*Socket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("notify socket %s: %w", path, err)
 	}
-	n := &Socket{conn: pc.(*net.UnixConn), path: path}
+	n := &Socket{conn: pc.(*net.UnixConn), path: path, now: time.Now}
 	if !abstract {
 		// chmod after bind: bind applies the umask, and workers may not share our uid.
 		if err := os.Chmod(path, 0o666); err != nil {
@@ -117,11 +118,20 @@ func (n *Socket) Path() string { return n.path }
 // goroutine, until ctx ends or Close is called; both return nil. Run is not
 // meant to be called concurrently with itself. warn (may
 // be nil) hears about datagrams that were dropped: too large, or without
-// credentials. Any other receive error ends Run and is returned.
+// credentials, at most once per sender every WarnEvery and MaxWarnings
+// times in all per WarnEvery; the next warning, or the last at the end of
+// Run, says how many were not reported. Any other receive error ends Run
+// and is returned.
 func (n *Socket) Run(ctx context.Context, deliver func(Message), warn func(error)) error {
 	if warn == nil {
 		warn = func(error) {}
 	}
+	drops := newDropLog()
+	defer func() {
+		if drops.hidden > 0 {
+			warn(fmt.Errorf("notify socket %s: %d more dropped messages were not logged", n.path, drops.hidden))
+		}
+	}()
 	// A past deadline wakes a blocked read without closing the socket, so the
 	// owner decides when the file goes away.
 	_ = n.conn.SetReadDeadline(time.Time{})
@@ -140,7 +150,12 @@ func (n *Socket) Run(ctx context.Context, deliver func(Message), warn func(error
 		}
 		msg, err := parse(buf[:nb], oob[:noob], flags)
 		if err != nil {
-			warn(fmt.Errorf("notify socket %s: %w", n.path, err))
+			if show, hidden := drops.report(msg.Pid, n.now()); show {
+				if hidden > 0 {
+					err = fmt.Errorf("%w; %d more dropped messages were not logged", err, hidden)
+				}
+				warn(fmt.Errorf("notify socket %s: %w", n.path, err))
+			}
 			continue
 		}
 		deliver(msg)
@@ -186,16 +201,55 @@ func parse(data, oob []byte, flags int) (Message, error) {
 			}
 		}
 	}
+	// A dropped message keeps its sender's pid, for the rate of warnings.
 	switch {
 	case cerr != nil:
-		return Message{}, fmt.Errorf("dropped a message with unreadable control data: %w", cerr)
+		return Message{Pid: msg.Pid}, fmt.Errorf("dropped a message with unreadable control data: %w", cerr)
 	case flags&unix.MSG_TRUNC != 0:
-		return Message{}, fmt.Errorf("dropped a message from pid %d larger than %d bytes", msg.Pid, MaxSize)
+		return Message{Pid: msg.Pid}, fmt.Errorf("dropped a message from pid %d larger than %d bytes", msg.Pid, MaxSize)
 	case !haveCreds:
 		return Message{}, errors.New("dropped a message without sender credentials")
 	}
 	msg.Fields = parseFields(string(data))
 	return msg, nil
+}
+
+// WarnEvery and MaxWarnings bound the warnings about dropped messages: a
+// worker sending oversized datagrams in a loop (1,201 of them in one trial)
+// or a thousand workers sending one each must not flood drover's log.
+const (
+	WarnEvery   = 10 * time.Second
+	MaxWarnings = 10
+)
+
+// dropLog decides which dropped messages are reported.
+type dropLog struct {
+	shown  map[int]time.Time // sender pid -> its last warning
+	window time.Time         // start of the current WarnEvery
+	count  int               // warnings in the window
+	hidden int               // drops not reported since the last warning
+}
+
+func newDropLog() *dropLog { return &dropLog{shown: map[int]time.Time{}} }
+
+// report says whether a message dropped from pid now is reported, and how
+// many drops went unreported before it.
+func (d *dropLog) report(pid int, now time.Time) (show bool, hidden int) {
+	if now.Sub(d.window) >= WarnEvery {
+		d.window, d.count = now, 0
+		for p, at := range d.shown { // at most MaxWarnings entries per window
+			if now.Sub(at) >= WarnEvery {
+				delete(d.shown, p)
+			}
+		}
+	}
+	if at, ok := d.shown[pid]; (ok && now.Sub(at) < WarnEvery) || d.count >= MaxWarnings {
+		d.hidden++
+		return false, 0
+	}
+	d.shown[pid], d.count = now, d.count+1
+	hidden, d.hidden = d.hidden, 0
+	return true, hidden
 }
 
 func parseFields(s string) map[string]string {

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -307,5 +308,96 @@ func TestParseFields(t *testing.T) {
 	want := map[string]string{"READY": "1", "STATUS": "a=b", "ERRNO": "", "X_APP": "é"}
 	if !maps.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// A sender looping on oversized datagrams gets one warning per WarnEvery,
+// which says how many went unreported since; the end of Run reports the
+// rest.
+func TestNotifyDropWarningsAreRateLimited(t *testing.T) {
+	n, err := Listen(abstractName(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	n.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	ctx, cancel := context.WithCancel(context.Background())
+	msgs, warns, done := make(chan Message, 16), make(chan error, 4096), make(chan error, 1)
+	go func() { done <- n.Run(ctx, func(m Message) { msgs <- m }, func(err error) { warns <- err }) }()
+	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: n.Path(), Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	big := []byte("STATUS=" + strings.Repeat("x", MaxSize))
+	flood := func(count int) {
+		t.Helper()
+		for i := 0; i < count; i++ {
+			if _, err := conn.Write(big); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Delivered in order: once READY=1 is here, every drop before it was seen.
+		conn.Write([]byte("READY=1"))
+		select {
+		case <-msgs:
+		case <-time.After(10 * time.Second):
+			t.Fatal("READY=1 not delivered")
+		}
+	}
+	drain := func() []string {
+		var out []string
+		for {
+			select {
+			case err := <-warns:
+				out = append(out, err.Error())
+			default:
+				return out
+			}
+		}
+	}
+	flood(1201)
+	if got := drain(); len(got) != 1 || !strings.Contains(got[0], "larger than") || strings.Contains(got[0], "not logged") {
+		t.Fatalf("1201 oversized datagrams: warnings %q, want one", got)
+	}
+	mu.Lock()
+	now = now.Add(WarnEvery)
+	mu.Unlock()
+	flood(3)
+	if got := drain(); len(got) != 1 || !strings.HasSuffix(got[0], "; 1200 more dropped messages were not logged") {
+		t.Fatalf("after %s: warnings %q, want one counting the 1200 before", WarnEvery, got)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := drain(); len(got) != 1 || !strings.HasSuffix(got[0], ": 2 more dropped messages were not logged") {
+		t.Fatalf("at the end: %q", got)
+	}
+}
+
+// Senders together get at most MaxWarnings lines per WarnEvery.
+func TestDropLog(t *testing.T) {
+	d := newDropLog()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	shown := 0
+	for pid := 1; pid <= 100; pid++ {
+		if ok, _ := d.report(pid, t0); ok {
+			shown++
+		}
+	}
+	if shown != MaxWarnings || d.hidden != 100-MaxWarnings {
+		t.Fatalf("100 senders: %d shown, %d hidden", shown, d.hidden)
+	}
+	if ok, hidden := d.report(1, t0.Add(WarnEvery-time.Nanosecond)); ok || hidden != 0 {
+		t.Fatal("shown again within WarnEvery")
+	}
+	if ok, hidden := d.report(1, t0.Add(WarnEvery)); !ok || hidden != 91 {
+		t.Fatalf("after WarnEvery: %v, %d hidden; want shown, 91", ok, hidden)
+	}
+	if len(d.shown) != 1 {
+		t.Fatalf("%d senders remembered, want the one of this window", len(d.shown))
 	}
 }

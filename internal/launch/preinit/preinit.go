@@ -27,6 +27,7 @@ const (
 	EnvPidVars = "_DROVER_SHIM_PIDVARS" // comma-separated names set to the pid
 	EnvExecFD  = "_DROVER_SHIM_FD"      // made close-on-exec: EOF tells drover exec happened
 	EnvCred    = "_DROVER_SHIM_CRED"    // uid:gid:groups to drop to (see EncodeCred)
+	EnvOOM     = "_DROVER_SHIM_OOM"     // the worker's oom_score_adj
 	// The shim runs with GOMAXPROCS=1, which spares the Go runtime reading
 	// the cgroup CPU limit from /proc (a quarter of a millisecond); this
 	// carries the user's own GOMAXPROCS, if any, to restore before exec.
@@ -53,6 +54,15 @@ func init() {
 	if s.FD >= 3 {
 		syscall.CloseOnExec(s.FD)
 	}
+	if s.OOM != "" {
+		// Before the exec, so that nothing the program forks escapes it,
+		// and before dropping privileges: /proc/self stops being writable
+		// after a setuid, and a score below drover's needs its capability.
+		if err := setOOM(s.OOM); err != nil {
+			os.Stderr.WriteString("drover: cannot set the oom_score_adj of worker " + itoa(os.Getpid()) + " to " + s.OOM + ": " + err.Error() + "\n")
+		}
+		syscall.Unsetenv(EnvOOM) // done: package launch must not try again
+	}
 	if s.Cred != "" {
 		if err := DropTo(s.Cred, OSCreds{}); err != nil {
 			os.Stderr.WriteString("drover: cannot run " + s.Path + ": " + err.Error() + "\n")
@@ -71,6 +81,7 @@ type Shim struct {
 	Env  []string // the program's environment: protocol removed, pid set
 	FD   int      // -1 when none
 	Cred string
+	OOM  string // oom_score_adj to set, or ""
 }
 
 // Parse reads the protocol from the shim's argv and environment.
@@ -93,6 +104,8 @@ func Parse(args, environ []string, pid int) Shim {
 			}
 		case EnvCred:
 			s.Cred = v
+		case EnvOOM:
+			s.OOM = v
 		case EnvGomaxprocs:
 			gomaxprocs, userGomaxprocs = v, true
 		case "GOMAXPROCS":
@@ -112,6 +125,17 @@ func Parse(args, environ []string, pid int) Shim {
 		s.Args = []string{s.Path}
 	}
 	return s
+}
+
+// setOOM writes the process's own oom_score_adj.
+func setOOM(score string) error {
+	fd, err := syscall.Open("/proc/self/oom_score_adj", syscall.O_WRONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(fd)
+	_, err = syscall.Write(fd, []byte(score))
+	return err
 }
 
 // setenv replaces or appends name=value.

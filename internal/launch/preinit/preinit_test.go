@@ -10,9 +10,9 @@ import (
 
 func TestParse(t *testing.T) {
 	env := []string{"A=1", EnvExec + "=/bin/prog", EnvPidVars + "=LISTEN_PID,WATCHDOG_PID", EnvExecFD + "=5",
-		EnvCred + "=1:2:3", "LISTEN_PID=old", "GOMAXPROCS=1", "B=x=y"}
+		EnvCred + "=1:2:3", EnvOOM + "=500", "LISTEN_PID=old", "GOMAXPROCS=1", "B=x=y"}
 	s := Parse([]string{"prog", "arg"}, env, 42)
-	want := Shim{Path: "/bin/prog", Args: []string{"prog", "arg"}, FD: 5, Cred: "1:2:3",
+	want := Shim{Path: "/bin/prog", Args: []string{"prog", "arg"}, FD: 5, Cred: "1:2:3", OOM: "500",
 		Env: []string{"A=1", "LISTEN_PID=42", "B=x=y", "WATCHDOG_PID=42"}}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("Parse:\n got %+v\nwant %+v", s, want)
