@@ -226,6 +226,10 @@ func (d *daemon) makeStarter(path string, argv []string) error {
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		Foreground: !d.s.Pool && ownsTerminal(),
 	}
+	var err error
+	if d.starter.OOM, err = d.oomPlan(); err != nil {
+		return err
+	}
 	if len(d.pidVars) > 0 {
 		// LISTEN_PID and WATCHDOG_PID must be the worker's own pid, which is
 		// only known after fork: drover re-executes itself as a shim that
@@ -236,6 +240,36 @@ func (d *daemon) makeStarter(path string, argv []string) error {
 		}
 	}
 	return nil
+}
+
+// oomPlan makes the workers the OOM killer's choice before drover
+// (DROVER_WORKER_OOM_SCORE_ADJ). Without a readable /proc/self it warns and
+// leaves every score alone.
+func (d *daemon) oomPlan() (*launch.OOMPlan, error) {
+	o := d.s.WorkerOOMScoreAdj
+	if o.Off {
+		return nil, nil
+	}
+	own, canLower, err := launch.ReadOOM("/proc")
+	if err != nil {
+		d.log.Warn("workers keep drover's oom_score_adj", "err", err)
+		return nil, nil
+	}
+	plan, err := launch.PlanOOM(o.Score, own, canLower)
+	if err != nil {
+		return nil, config.Invalid("DROVER_WORKER_OOM_SCORE_ADJ", err.Error())
+	}
+	if plan.Lower {
+		if err := launch.SetOwnOOMScore(plan); err != nil {
+			d.log.Warn("workers keep drover's oom_score_adj", "err", err)
+			return nil, nil
+		}
+	}
+	if plan.Note != "" {
+		d.log.Info(plan.Note)
+	}
+	d.log.Debug("oom_score_adj", "drover", plan.Drover, "workers", plan.Worker)
+	return &plan, nil
 }
 
 // ownsTerminal says whether stdin is our controlling terminal and we are in

@@ -98,16 +98,34 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if verbose {
 		s.LogLevel = config.LogLevel(slog.LevelDebug)
 	}
-	path, err := exec.LookPath(args[0])
+	if s.User.Credential != nil {
+		// Only now: a user that is drover itself needs no privilege, any
+		// other needs CAP_SETUID/CAP_SETGID, which no value can show.
+		cred, err := launch.CheckUser(s.User.Credential, "/proc/self/status")
+		if err != nil {
+			startError(s.LogFormat, stderr, config.Invalid("DROVER_USER", err.Error()))
+			return 2
+		}
+		s.User.Credential = cred
+	}
+	path, err := launch.LookPath(args[0], environ)
 	if err != nil {
-		code := launch.StartError(err)
+		code := 126
+		var le *launch.Error
+		if errors.As(err, &le) {
+			code = le.ExitCode()
+		}
 		what := "command not found"
 		if code == 126 {
 			what = "command cannot be executed"
 		}
-		if errors.Is(err, exec.ErrNotFound) {
+		_, hasPath := os.LookupEnv("PATH")
+		switch {
+		case errors.Is(err, exec.ErrNotFound) && !hasPath:
+			err = fmt.Errorf("%s: %s (PATH is unset: looked in %s)", args[0], what, launch.DefaultPath)
+		case errors.Is(err, exec.ErrNotFound):
 			err = fmt.Errorf("%s: %s (check the name and PATH)", args[0], what)
-		} else {
+		default:
 			err = fmt.Errorf("%s: %s: %w", args[0], what, errors.Unwrap(err))
 		}
 		startError(s.LogFormat, stderr, err)

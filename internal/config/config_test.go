@@ -151,6 +151,20 @@ func everyVariable() map[string][]varCase {
 			invalid("root:nobody-such-group", `DROVER_USER="root:nobody-such-group" is not valid; accepted: uid[:gid] (0 to 4294967294) or a user[:group] name (no group "nobody-such-group" in /etc/group)`),
 			invalid(":0", `DROVER_USER=":0" is not valid; accepted: uid[:gid] (0 to 4294967294) or a user[:group] name (no user "" in /etc/passwd)`),
 		},
+		"DROVER_WORKER_OOM_SCORE_ADJ": {
+			valid("auto", func(s *Settings) bool { return !s.WorkerOOMScoreAdj.Off && s.WorkerOOMScoreAdj.Score == nil }),
+			valid("off", func(s *Settings) bool { return s.WorkerOOMScoreAdj.Off }),
+			valid(" 1000", func(s *Settings) bool {
+				o := s.WorkerOOMScoreAdj
+				return o.Score != nil && *o.Score == 1000 && o.Typed == " 1000"
+			}),
+			valid("-1000", func(s *Settings) bool { o := s.WorkerOOMScoreAdj; return o.Score != nil && *o.Score == -1000 }),
+			invalid("1001", `DROVER_WORKER_OOM_SCORE_ADJ="1001" is not valid; accepted: auto, off, or a whole number from -1000 to 1000 (above the maximum 1000)`),
+			invalid("-1001", `DROVER_WORKER_OOM_SCORE_ADJ="-1001" is not valid; accepted: auto, off, or a whole number from -1000 to 1000 (below the minimum -1000)`),
+			invalid("high", `DROVER_WORKER_OOM_SCORE_ADJ="high" is not valid; accepted: auto, off, or a whole number from -1000 to 1000`),
+			invalid("AUTO", `DROVER_WORKER_OOM_SCORE_ADJ="AUTO" is not valid; accepted: auto, off, or a whole number from -1000 to 1000`),
+			invalid("99999999999999999999", `DROVER_WORKER_OOM_SCORE_ADJ="99999999999999999999" is not valid; accepted: auto, off, or a whole number from -1000 to 1000 (out of range)`),
+		},
 		"DROVER_HEALTH_ADDR": {
 			valid(":9090", func(s *Settings) bool { return s.HealthAddr == ":9090" }),
 			valid("off", func(s *Settings) bool { return s.HealthAddr == "" }),

@@ -20,6 +20,11 @@ func (e *Error) Error() string {
 	return msg
 }
 
+// Invalid is the error for a value that only a check outside this package
+// can refuse, once drover knows more than the environment says (its own
+// privileges, its own oom_score_adj): detail says why.
+func Invalid(key, detail string) error { return bad(key, typed(key), detail) }
+
 // bad is the error for a variable's value as the user typed it.
 func bad(key, value, detail string) error {
 	return &Error{Var: key, Value: value, Accept: variable(key).Accept, Detail: detail}

@@ -14,8 +14,8 @@ func TestUsageListsEveryVariable(t *testing.T) {
 	var out bytes.Buffer
 	Usage(&out)
 	vars := Vars()
-	if len(vars) != 28 {
-		t.Errorf("%d variables, want 28", len(vars))
+	if len(vars) != 29 {
+		t.Errorf("%d variables, want 29", len(vars))
 	}
 	for _, v := range vars {
 		re := regexp.MustCompile(`(?m)^  ` + v.Key + ` \(default: ` + regexp.QuoteMeta(v.Shown) + `\)\n      .+; accepted: .+$`)

@@ -36,34 +36,35 @@ type Settings struct {
 	// DROVER_LISTEN nor DROVER_WORKERS is set.
 	Pool bool `ignored:"true"`
 
-	Workers        Workers    `split_words:"true" show:"auto with DROVER_LISTEN, else 1" desc:"how many workers; auto sizes the pool from the CPU budget"`
-	WorkersMin     WorkersMin `split_words:"true" default:"1" desc:"lower clamp for auto"`
-	WorkersMax     WorkersMax `split_words:"true" default:"0" desc:"upper clamp for auto"`
-	WorkersPerCPU  PerCPU     `split_words:"true" default:"1" desc:"workers per CPU for auto (2 for I/O-bound apps)"`
-	CPURounding    Rounding   `split_words:"true" default:"ceil" accept:"ceil, floor or nearest" desc:"rounding of a fractional budget; ceil drops a remainder up to 0.1 CPU (4.1 -> 4, 1.5 -> 2)"`
-	CPUMillicores  Millicores `split_words:"true" accept:"a whole number of millicores (<= 0 = unset)" desc:"CPU budget in millicores, for the Downward API (requests.cpu, divisor 1m)"`
-	CPUFile        Text       `split_words:"true" accept:"a path to a file holding the millicores, such as a Downward API volume file" desc:"CPU budget in millicores, re-read while running (the kubelet updates the file on an in-place resize; env vars are not)"`
-	CPURecheck     Duration   `split_words:"true" default:"10s" accept:"a duration such as 10s; 0 turns it off" desc:"with DROVER_WORKERS=auto, how often the CPU budget is read again (also on SIGHUP)"`
-	WorkerMemory   ByteSize   `split_words:"true" accept:"bytes, optionally with a unit: 512Mi, 1Gi, 500M" desc:"memory per worker; caps auto at the cgroup memory limit / this"`
-	Listen         Text       `split_words:"true" show:"unset" accept:"comma list of [name=]tcp://host:port, :port, [name=]unix:///path, fd://N" desc:"sockets opened once and passed to every worker as fds 3, 4, ... (systemd LISTEN_FDS)"`
-	Reuseport      Bool       `split_words:"true" default:"false" accept:"true or false" desc:"one SO_REUSEPORT socket per worker slot instead of one shared socket"`
-	User           User       `split_words:"true" accept:"uid[:gid] (0 to 4294967294) or a user[:group] name" desc:"workers run with these credentials; drover keeps its own"`
-	HealthAddr     HealthAddr `split_words:"true" accept:"host:port, :port or off" desc:"address of /livez, /readyz, /status, /metrics"`
-	Ready          ReadyMode  `split_words:"true" default:"started" accept:"started or notify" desc:"started: ready after DROVER_READY_DELAY; notify: ready on sd_notify READY=1"`
-	ReadyDelay     Duration   `split_words:"true" default:"0s" accept:"a duration such as 0s, 500ms, 2s" desc:"see DROVER_READY"`
-	StartupTimeout Timeout    `split_words:"true" default:"60s" accept:"a duration > 0 such as 60s" desc:"a worker not ready by then is killed and counts as a failed start"`
-	Watchdog       Duration   `split_words:"true" default:"0s" accept:"a duration such as 0s (off) or 10s" desc:"workers get WATCHDOG_USEC; one silent for this long is killed and restarted"`
-	MinReady       MinReady   `split_words:"true" default:"50%" accept:"a count such as 2, or a percentage such as 50%" desc:"/readyz passes when at least this many workers are ready (percent rounds up)"`
-	Restart        Restart    `split_words:"true" show:"never (plain init), always (pool)" accept:"always, on-failure or never" desc:"which worker exits are followed by a restart"`
-	BackoffMax     Backoff    `split_words:"true" default:"30s" accept:"a duration >= 100ms" desc:"restart delay doubles from 100ms up to this; resets once a worker stays ready 30s"`
-	CrashLimit     Count      `split_words:"true" default:"10" accept:"a whole number >= 0 (0 = never give up)" desc:"consecutive failed starts of a worker after which drover exits with its status"`
-	DrainDelay     Duration   `split_words:"true" default:"0s" accept:"a duration such as 0s or 5s" desc:"on SIGTERM: fail /readyz, keep serving this long, then stop the workers"`
-	StopSignal     StopSignal `split_words:"true" default:"SIGTERM" accept:"a signal that ends a process by default, by name (SIGTERM, TERM, SIGINT, SIGQUIT, SIGKILL) or number; not STOP, TSTP, TTIN, TTOU, CHLD, CONT, URG or WINCH" desc:"what workers get on shutdown and when replaced"`
-	StopTimeout    Duration   `split_words:"true" default:"8s" accept:"a duration such as 8s" desc:"then SIGKILL to the worker's process group"`
-	HUP            HUPMode    `split_words:"true" show:"reload (pool), forward (plain init)" accept:"reload or forward" desc:"SIGHUP: rolling zero-downtime reload, or forward to the workers"`
-	MaxMemory      ByteSize   `split_words:"true" accept:"bytes, optionally with a unit: 512Mi, 1Gi, 500M" desc:"a worker whose resident memory exceeds this is replaced gracefully"`
-	LogFormat      LogFormat  `split_words:"true" default:"text" accept:"text or json" desc:"format of drover's own log lines on stderr"`
-	LogLevel       LogLevel   `split_words:"true" show:"info (pool), warn (plain init)" accept:"debug, info, warn or error" desc:"least severe of drover's own log lines shown"`
+	Workers           Workers     `split_words:"true" show:"auto with DROVER_LISTEN, else 1" desc:"how many workers; auto sizes the pool from the CPU budget"`
+	WorkersMin        WorkersMin  `split_words:"true" default:"1" desc:"lower clamp for auto"`
+	WorkersMax        WorkersMax  `split_words:"true" default:"0" desc:"upper clamp for auto"`
+	WorkersPerCPU     PerCPU      `split_words:"true" default:"1" desc:"workers per CPU for auto (2 for I/O-bound apps)"`
+	CPURounding       Rounding    `split_words:"true" default:"ceil" accept:"ceil, floor or nearest" desc:"rounding of a fractional budget; ceil drops a remainder up to 0.1 CPU (4.1 -> 4, 1.5 -> 2)"`
+	CPUMillicores     Millicores  `split_words:"true" accept:"a whole number of millicores (<= 0 = unset)" desc:"CPU budget in millicores, for the Downward API (requests.cpu, divisor 1m)"`
+	CPUFile           Text        `split_words:"true" accept:"a path to a file holding the millicores, such as a Downward API volume file" desc:"CPU budget in millicores, re-read while running (the kubelet updates the file on an in-place resize; env vars are not)"`
+	CPURecheck        Duration    `split_words:"true" default:"10s" accept:"a duration such as 10s; 0 turns it off" desc:"with DROVER_WORKERS=auto, how often the CPU budget is read again (also on SIGHUP)"`
+	WorkerMemory      ByteSize    `split_words:"true" accept:"bytes, optionally with a unit: 512Mi, 1Gi, 500M" desc:"memory per worker; caps auto at the cgroup memory limit / this"`
+	Listen            Text        `split_words:"true" show:"unset" accept:"comma list of [name=]tcp://host:port, :port, [name=]unix:///path, fd://N" desc:"sockets opened once and passed to every worker as fds 3, 4, ... (systemd LISTEN_FDS)"`
+	Reuseport         Bool        `split_words:"true" default:"false" accept:"true or false" desc:"one SO_REUSEPORT socket per worker slot instead of one shared socket"`
+	User              User        `split_words:"true" accept:"uid[:gid] (0 to 4294967294) or a user[:group] name" desc:"workers run with these credentials; drover keeps its own"`
+	WorkerOOMScoreAdj OOMScoreAdj `split_words:"true" default:"auto" accept:"auto, off, or a whole number from -1000 to 1000" desc:"oom_score_adj of every worker; auto: 500 above drover's own (at most 1000), or drover 500 lower where it has CAP_SYS_RESOURCE, so the OOM killer takes a worker before drover; off: workers inherit drover's"`
+	HealthAddr        HealthAddr  `split_words:"true" accept:"host:port, :port or off" desc:"address of /livez, /readyz, /status, /metrics"`
+	Ready             ReadyMode   `split_words:"true" default:"started" accept:"started or notify" desc:"started: ready after DROVER_READY_DELAY; notify: ready on sd_notify READY=1"`
+	ReadyDelay        Duration    `split_words:"true" default:"0s" accept:"a duration such as 0s, 500ms, 2s" desc:"see DROVER_READY"`
+	StartupTimeout    Timeout     `split_words:"true" default:"60s" accept:"a duration > 0 such as 60s" desc:"a worker not ready by then is killed and counts as a failed start"`
+	Watchdog          Duration    `split_words:"true" default:"0s" accept:"a duration such as 0s (off) or 10s" desc:"workers get WATCHDOG_USEC; one silent for this long is killed and restarted"`
+	MinReady          MinReady    `split_words:"true" default:"50%" accept:"a count such as 2, or a percentage such as 50%" desc:"/readyz passes when at least this many workers are ready (percent rounds up)"`
+	Restart           Restart     `split_words:"true" show:"never (plain init), always (pool)" accept:"always, on-failure or never" desc:"which worker exits are followed by a restart"`
+	BackoffMax        Backoff     `split_words:"true" default:"30s" accept:"a duration >= 100ms" desc:"restart delay doubles from 100ms up to this; resets once a worker stays ready 30s"`
+	CrashLimit        Count       `split_words:"true" default:"10" accept:"a whole number >= 0 (0 = never give up)" desc:"consecutive failed starts of a worker after which drover exits with its status"`
+	DrainDelay        Duration    `split_words:"true" default:"0s" accept:"a duration such as 0s or 5s" desc:"on SIGTERM: fail /readyz, keep serving this long, then stop the workers"`
+	StopSignal        StopSignal  `split_words:"true" default:"SIGTERM" accept:"a signal that ends a process by default, by name (SIGTERM, TERM, SIGINT, SIGQUIT, SIGKILL) or number; not STOP, TSTP, TTIN, TTOU, CHLD, CONT, URG or WINCH" desc:"what workers get on shutdown and when replaced"`
+	StopTimeout       Duration    `split_words:"true" default:"8s" accept:"a duration such as 8s" desc:"then SIGKILL to the worker's process group"`
+	HUP               HUPMode     `split_words:"true" show:"reload (pool), forward (plain init)" accept:"reload or forward" desc:"SIGHUP: rolling zero-downtime reload, or forward to the workers"`
+	MaxMemory         ByteSize    `split_words:"true" accept:"bytes, optionally with a unit: 512Mi, 1Gi, 500M" desc:"a worker whose resident memory exceeds this is replaced gracefully"`
+	LogFormat         LogFormat   `split_words:"true" default:"text" accept:"text or json" desc:"format of drover's own log lines on stderr"`
+	LogLevel          LogLevel    `split_words:"true" show:"info (pool), warn (plain init)" accept:"debug, info, warn or error" desc:"least severe of drover's own log lines shown"`
 }
 
 // Load reads and checks every DROVER_* variable of the process environment.

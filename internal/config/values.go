@@ -208,6 +208,33 @@ func (b *ByteSize) Decode(s string) error {
 	return errors.New("not a positive size")
 }
 
+// OOMScoreAdj is DROVER_WORKER_OOM_SCORE_ADJ: auto (Score nil), off, or
+// the score every worker gets. Whether a score is allowed is known only
+// once drover knows its own (Typed is the value for that message).
+type OOMScoreAdj struct {
+	Off   bool
+	Score *int
+	Typed string
+}
+
+func (o *OOMScoreAdj) Decode(s string) error {
+	*o = OOMScoreAdj{Typed: s}
+	switch strings.TrimSpace(s) {
+	case "auto":
+		return nil
+	case "off":
+		o.Off = true
+		return nil
+	}
+	n, err := wholeNumber(s, -1000, 1000)
+	if err != nil {
+		return err
+	}
+	score := int(n)
+	o.Score = &score
+	return nil
+}
+
 // Bool is true or false (strconv's forms: 1, t, TRUE, …).
 type Bool bool
 

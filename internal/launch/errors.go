@@ -122,10 +122,6 @@ func exitCode(err error) int {
 	return 126
 }
 
-// StartError is the exit code for err (see Error.ExitCode), for main's
-// command lookup until it uses LookPath, whose errors are *Error.
-func StartError(err error) int { return exitCode(err) }
-
 // elfInterpreter is the PT_INTERP path of an ELF file, or "". It reads the
 // program headers itself: debug/elf would pull zlib and zstd into PID 1 for
 // one error message.

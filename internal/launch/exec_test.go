@@ -326,9 +326,6 @@ func TestErrorExitCodeAndTransient(t *testing.T) {
 		if got := e.Transient(); got != c.transient {
 			t.Errorf("Transient(%v) = %v, want %v", c.err, got, c.transient)
 		}
-		if got := StartError(e); got != c.code {
-			t.Errorf("StartError(%v) = %d, want %d", c.err, got, c.code)
-		}
 	}
 }
 
