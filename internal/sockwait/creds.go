@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -26,11 +25,11 @@ import (
 // locked OS thread that takes the process's ids and gives them back
 // before anything else may run on it. Yama's ptrace_scope 1 allows it too:
 // drover is an ancestor of every process it checks.
-func (c *Checker) asOwner(p int, read func() error) error {
+func (c *Checker) asOwner(d *procDir, read func() error) error {
 	if !c.switchCreds {
 		return read()
 	}
-	uid, gid, err := c.owner(p)
+	uid, gid, err := d.owner()
 	if err != nil {
 		return err
 	}
@@ -38,18 +37,6 @@ func (c *Checker) asOwner(p int, read func() error) error {
 		return read()
 	}
 	return withFSCreds(uid, gid, read)
-}
-
-// owner is the uid and gid of p's /proc directory: its effective ids, as
-// long as it is dumpable (a process that changed ids and has not exec'd
-// since is not, and shows as root: reading it needs CAP_SYS_PTRACE).
-func (c *Checker) owner(p int) (uid, gid uint32, err error) {
-	var st unix.Stat_t
-	path := filepath.Join(c.root, strconv.Itoa(p))
-	if err := unix.Stat(path, &st); err != nil {
-		return 0, 0, &fs.PathError{Op: "stat", Path: path, Err: err}
-	}
-	return st.Uid, st.Gid, nil
 }
 
 // withFSCreds runs f on a fresh goroutine locked to its OS thread, with

@@ -21,8 +21,8 @@ func (c *Checker) Explain(pid int, socks []Socket) []string {
 	held := false
 	own := map[uint64]int{} // socket inode -> pid holding it
 	var pids []int
-	_ = c.walk(pid, func(p int) bool {
-		info, err := c.inspect(p, socks, false)
+	kids, _ := c.walk(pid, func(p int, d *procDir, tids []string) bool {
+		info, err := c.inspect(d, tids, socks, false)
 		if err != nil {
 			return true
 		}
@@ -38,7 +38,7 @@ func (c *Checker) Explain(pid int, socks []Socket) []string {
 	if len(pids) == 0 {
 		return nil
 	}
-	if comm := c.comm(pid); isShell(comm) && c.hasChildren(pid) {
+	if comm := c.comm(pid); isShell(comm) && len(kids) > 0 {
 		out = append(out, fmt.Sprintf("pid %d is a shell (%s) that did not exec the server: LISTEN_PID is the shell's pid, so servers that check it (gunicorn, puma) ignore the socket; write `exec server …` in sh -c", pid, comm))
 	}
 	if len(own) > 0 {

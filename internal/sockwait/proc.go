@@ -2,6 +2,7 @@ package sockwait
 
 import (
 	"bytes"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -24,29 +25,70 @@ type procInfo struct {
 	own   []uint64 // inodes of sockets that are not drover's (explain only)
 }
 
-// inspect reads process p: its descriptors, its epoll interest lists and,
-// if it holds one of the sockets, what its threads are blocked in. With
-// waits false only the descriptors are read (explanations).
-func (c *Checker) inspect(p int, socks []Socket, waits bool) (procInfo, error) {
-	var info procInfo
-	err := c.asOwner(p, func() error {
-		var err error
-		info, err = c.inspectAs(p, socks, waits)
-		return err
-	})
-	return info, err
+// visitFunc sees one process of a tree, open, with its thread ids; it
+// says whether the walk goes on.
+type visitFunc func(p int, d *procDir, tids []string) bool
+
+// walk calls visit for pid and its descendants, parents first, until visit
+// says stop, each with the process's own credentials where drover's do not
+// reach it (see asOwner). Children are found through every thread's
+// children file: the kernel lists a child under the thread that forked it.
+// It returns the error of pid itself, the children of pid, and whether the
+// walk was stopped.
+func (c *Checker) walk(pid int, visit visitFunc) (rootKids []int, err error) {
+	seen := map[int]bool{}
+	queue := []int{pid}
+	for len(queue) > 0 && len(seen) < maxProcs {
+		p := queue[0]
+		queue = queue[1:]
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		stop := false
+		n := len(queue)
+		e := c.visit(p, func(p int, d *procDir, tids []string) bool {
+			if !visit(p, d, tids) {
+				stop = true
+				return false
+			}
+			queue = d.children(tids, queue)
+			return true
+		})
+		if p == pid {
+			err = e
+			rootKids = queue[n:]
+		}
+		if stop {
+			break
+		}
+	}
+	return rootKids, err
 }
 
-func (c *Checker) inspectAs(p int, socks []Socket, waits bool) (procInfo, error) {
-	var info procInfo
-	dir := filepath.Join(c.root, strconv.Itoa(p))
-	fdDir := filepath.Join(dir, "fd")
-	d, err := os.Open(fdDir)
+// visit opens p and runs f on it with p's credentials if need be.
+func (c *Checker) visit(p int, f visitFunc) error {
+	d, err := c.openProc(p)
 	if err != nil {
-		return info, err
+		return err
 	}
-	names, err := d.Readdirnames(-1)
-	d.Close()
+	defer d.close()
+	return c.asOwner(d, func() error {
+		tids, err := d.names("task")
+		if err != nil {
+			return err
+		}
+		f(p, d, tids)
+		return nil
+	})
+}
+
+// inspect reads one process: its descriptors, its epoll interest lists
+// and, if it holds one of the sockets, what its threads are blocked in.
+// With waits false only the descriptors are read (explanations).
+func (c *Checker) inspect(d *procDir, tids []string, socks []Socket, waits bool) (procInfo, error) {
+	var info procInfo
+	names, err := d.names("fd")
 	if err != nil {
 		return info, err
 	}
@@ -57,16 +99,15 @@ func (c *Checker) inspectAs(p int, socks []Socket, waits bool) (procInfo, error)
 		if err != nil {
 			continue
 		}
-		n, err := unix.Readlink(filepath.Join(fdDir, name), buf)
+		link, err := d.readlink("fd/"+name, buf)
 		if err != nil {
-			if errorsIsPerm(err) {
-				return info, &fs.PathError{Op: "readlink", Path: filepath.Join(fdDir, name), Err: err}
+			if errors.Is(err, fs.ErrPermission) {
+				return info, err
 			}
 			continue // closed meanwhile
 		}
-		link := buf[:n]
 		switch {
-		case bytes.HasPrefix(link, []byte("socket:[")):
+		case bytes.HasPrefix(link, []byte("socket:[")) && len(link) > 9:
 			ino, err := strconv.ParseUint(string(link[8:len(link)-1]), 10, 64)
 			if err != nil {
 				continue
@@ -85,7 +126,7 @@ func (c *Checker) inspectAs(p int, socks []Socket, waits bool) (procInfo, error)
 		return info, nil
 	}
 	for _, fd := range epolls {
-		if c.epollWatches(filepath.Join(dir, "fdinfo", strconv.Itoa(fd)), socks) {
+		if c.epollWatches(d, "fdinfo/"+strconv.Itoa(fd), socks) {
 			info.how = Epoll
 			return info, nil
 		}
@@ -93,14 +134,14 @@ func (c *Checker) inspectAs(p int, socks []Socket, waits bool) (procInfo, error)
 	if len(mine) == 0 {
 		return info, nil // accept, poll and select need a descriptor of their own
 	}
-	info.how = c.threadsWait(dir, mine)
+	info.how = c.threadsWait(d, tids, mine)
 	return info, nil
 }
 
 // epollWatches reads an epoll fdinfo file: one "tfd: N events: … ino:X
 // sdev:Y" line per watched file, ino and sdev in hex.
-func (c *Checker) epollWatches(path string, socks []Socket) bool {
-	data, ok := c.read(path)
+func (c *Checker) epollWatches(d *procDir, rel string, socks []Socket) bool {
+	data, ok := d.read(rel)
 	if !ok {
 		return false
 	}
@@ -147,44 +188,34 @@ func isHex(b byte) bool {
 	return b >= '0' && b <= '9' || b >= 'a' && b <= 'f' || b >= 'A' && b <= 'F'
 }
 
-// threadsWait finds a thread of the process at dir blocked waiting for a
+// threadsWait finds a thread of the process blocked waiting for a
 // connection on one of the descriptors fds.
-func (c *Checker) threadsWait(dir string, fds []int) How {
-	taskDir := filepath.Join(dir, "task")
-	d, err := os.Open(taskDir)
-	if err != nil {
-		return ""
-	}
-	tids, err := d.Readdirnames(-1)
-	d.Close()
-	if err != nil {
-		return ""
-	}
-	var mem *os.File
+func (c *Checker) threadsWait(d *procDir, tids []string, fds []int) How {
+	mem := -1
 	defer func() {
-		if mem != nil {
-			mem.Close()
+		if mem >= 0 {
+			unix.Close(mem)
 		}
 	}()
 	memAt := func(addr uint64, n int) []byte {
-		if mem == nil {
-			if mem, err = os.Open(filepath.Join(dir, "mem")); err != nil {
-				mem = nil
+		if mem < 0 {
+			var err error
+			if mem, err = unix.Openat(d.fd, "mem", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+				mem = -1
 				return nil
 			}
 		}
-		b := make([]byte, n)
 		if addr > 1<<63-1 {
 			return nil
 		}
-		if k, err := mem.ReadAt(b, int64(addr)); k != n {
-			_ = err
+		b := make([]byte, n)
+		if k, _ := unix.Pread(mem, b, int64(addr)); k != n {
 			return nil
 		}
 		return b
 	}
 	for _, tid := range tids {
-		data, ok := c.read(filepath.Join(taskDir, tid, "syscall"))
+		data, ok := d.read("task/" + tid + "/syscall")
 		if !ok {
 			continue
 		}
@@ -300,20 +331,10 @@ func matchIno(socks []Socket, ino uint64) bool {
 	return false
 }
 
-// children appends pid's children to to.
-func (c *Checker) children(pid int, to []int) []int {
-	taskDir := filepath.Join(c.root, strconv.Itoa(pid), "task")
-	d, err := os.Open(taskDir)
-	if err != nil {
-		return to
-	}
-	tids, err := d.Readdirnames(-1)
-	d.Close()
-	if err != nil {
-		return to
-	}
+// children appends the children listed by the threads tids to to.
+func (d *procDir) children(tids []string, to []int) []int {
 	for _, t := range tids {
-		data, ok := c.read(filepath.Join(taskDir, t, "children"))
+		data, ok := d.read("task/" + t + "/children")
 		if !ok {
 			continue // a thread ending mid-walk, or a kernel without CONFIG_PROC_CHILDREN
 		}
@@ -322,7 +343,7 @@ func (c *Checker) children(pid int, to []int) []int {
 				to = append(to, n)
 			}
 		}
-		c.release(data)
+		d.c.release(data)
 	}
 	return to
 }
@@ -345,37 +366,4 @@ func isShell(comm string) bool {
 	return false
 }
 
-// read reads a small /proc file into a pooled buffer.
-func (c *Checker) read(path string) (*[]byte, bool) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, false
-	}
-	defer unix.Close(fd)
-	bp := c.bufs.Get().(*[]byte)
-	b := (*bp)[:0]
-	for {
-		if len(b) == cap(b) {
-			if cap(b) >= 1<<20 {
-				break // an fdinfo of a huge epoll set: what we have is enough to stop
-			}
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := unix.Read(fd, b[len(b):cap(b)])
-		if n <= 0 || err != nil {
-			break
-		}
-		b = b[:len(b)+n]
-	}
-	*bp = b
-	return bp, true
-}
-
-func (c *Checker) release(bp *[]byte) {
-	if cap(*bp) <= 64<<10 {
-		c.bufs.Put(bp)
-	}
-}
-
-func errorsIsPerm(err error) bool { return err == unix.EACCES || err == unix.EPERM }
 

@@ -266,7 +266,7 @@ func TestRealNotListening(t *testing.T) {
 			t.Errorf("a shell whose child holds the socket: %+v", r)
 		}
 		// The shell's exec'd child alone is no shell.
-		kids := c.children(s.cmd.Process.Pid, nil)
+		kids, _ := c.walk(s.cmd.Process.Pid, func(int, *procDir, []string) bool { return true })
 		if len(kids) != 1 {
 			t.Fatalf("children %v", kids)
 		}
@@ -291,7 +291,7 @@ func waitBlocked(t *testing.T, pid int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		b, _ := os.ReadFile("/proc/" + itoa(pid) + "/syscall")
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/syscall")
 		if f := strings.Fields(string(b)); len(f) > 0 && f[0] != "running" && f[0] != "-1" {
 			return
 		}

@@ -35,8 +35,8 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
-	"strconv"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -139,64 +139,39 @@ func (c *Checker) Arch() string { return c.arch.name }
 
 // Check looks for a process of pid's tree waiting for connections on one
 // of socks. A process that exits during the walk is skipped (not
-// listening); an error means the tree could not be read at all (no ptrace
-// access): readiness cannot be told this way.
+// listening); an error means the worker itself could not be read (no
+// ptrace access): readiness cannot be told this way.
 func (c *Checker) Check(pid int, socks []Socket) (Result, error) {
 	var res Result
 	held := false // some process of the tree holds one of the sockets
-	var permErr error
-	readable := 0
-	err := c.walk(pid, func(p int) bool {
-		pr, err := c.inspect(p, socks, true)
-		switch {
-		case err == nil:
-			readable++
-		case errors.Is(err, fs.ErrPermission):
-			permErr = err
+	var rootErr error
+	kids, err := c.walk(pid, func(p int, d *procDir, tids []string) bool {
+		info, err := c.inspect(d, tids, socks, true)
+		if err != nil {
+			if p == pid {
+				rootErr = err
+			}
 			return true
-		default:
-			return true // gone mid-walk
 		}
-		if pr.how != "" {
-			res = Result{Listening: true, Pid: p, How: pr.how}
+		if info.how != "" {
+			res = Result{Listening: true, Pid: p, How: info.how}
 			return false
 		}
-		held = held || pr.holds
+		held = held || info.holds
 		return true
 	})
-	if err != nil || res.Listening {
+	if err == nil {
+		err = rootErr
+	}
+	if res.Listening {
+		return res, nil
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
+			return res, nil // gone: the reaper will say so
+		}
 		return res, err
 	}
-	if readable == 0 && permErr != nil {
-		return res, permErr
-	}
-	if held && c.hasChildren(pid) && isShell(c.comm(pid)) {
-		res.Shell = true
-	}
+	res.Shell = held && len(kids) > 0 && isShell(c.comm(pid))
 	return res, nil
 }
-
-// walk calls visit for pid and its descendants, parents first, until visit
-// says stop. Children are found through every thread's children file: the
-// kernel lists a child under the thread that forked it.
-func (c *Checker) walk(pid int, visit func(int) bool) error {
-	seen := map[int]bool{}
-	queue := []int{pid}
-	for len(queue) > 0 && len(seen) < maxProcs {
-		p := queue[0]
-		queue = queue[1:]
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
-		if !visit(p) {
-			return nil
-		}
-		queue = c.children(p, queue)
-	}
-	return nil
-}
-
-func (c *Checker) hasChildren(pid int) bool { return len(c.children(pid, nil)) > 0 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
