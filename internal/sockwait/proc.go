@@ -365,5 +365,3 @@ func isShell(comm string) bool {
 	}
 	return false
 }
-
-
