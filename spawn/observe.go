@@ -72,6 +72,7 @@ func (p *Pool) notify(pid int, f map[string]string) {
 		w.phase = phaseStopping // going down on its own; READY=1 takes it back
 	}
 	if f["READY"] == "1" {
+		w.confirmed = true
 		p.markReady(w)
 	}
 	if f["WATCHDOG"] == "trigger" && !w.asked() {
@@ -177,8 +178,9 @@ func (p *Pool) snapshot() State {
 	for k, v := range p.st.signals {
 		st.Signals[SignalName(k)] = v
 	}
+	now := p.env.now()
 	for _, s := range p.st.slots {
-		if s.cur != nil && s.cur.ready() {
+		if s.cur != nil && s.counts(now, p.cfg.MinUptime) {
 			st.Ready++
 		}
 		if s.cur == nil && !s.removed {

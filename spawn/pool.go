@@ -73,6 +73,15 @@ type Config struct {
 	StopTimeout    time.Duration
 	ReadyDelay     time.Duration
 	ReadyNotify    bool // ready on READY=1 instead of after ReadyDelay
+	// ReadyListening: ready once Probe finds the worker's tree waiting for
+	// connections on its sockets (then ReadyDelay later), or on READY=1.
+	// ReadyNotify wins over it.
+	ReadyListening bool
+	// Probe looks into a worker's process tree; nil without sockets. With
+	// it, a worker that exits in its first second gets a hint.
+	Probe Probe
+	// StartupTimeout: a worker not ready by then is stopped and counts as
+	// a failed start; 0 means no limit.
 	StartupTimeout time.Duration
 	Watchdog       time.Duration
 	MaxMemory      int64
@@ -137,6 +146,9 @@ type Pool struct {
 	inbox chan msg
 	done  chan struct{}
 	st    state
+	// probes lets one probe read /proc at a time: 400 workers starting at
+	// once must not become 400 threads blocked in /proc reads.
+	probes chan struct{}
 }
 
 // msg is one unit of work for the owner goroutine: a closure, or (f nil) a
@@ -157,7 +169,7 @@ func newPool(cfg Config, e env) (*Pool, error) {
 		return nil, fmt.Errorf("spawn: no Starter")
 	}
 	cfg.defaults()
-	p := &Pool{cfg: cfg, env: e, inbox: make(chan msg, 1024), done: make(chan struct{})}
+	p := &Pool{cfg: cfg, env: e, inbox: make(chan msg, 1024), done: make(chan struct{}), probes: make(chan struct{}, 1)}
 	p.st.init()
 	return p, nil
 }

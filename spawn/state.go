@@ -96,14 +96,31 @@ type worker struct {
 	purpose    string // why it replaces the slot's worker; "" for the slot's own
 
 	gone     chan struct{} // closed when reaped: ends the wait for exec
-	timers   []timer       // one-shot: startup timeout, ready delay, stop timeout
+	timers   []timer       // one-shot: startup timeout, ready delay, probes, stop timeout
 	watchdog timer
+	startup  timer // the startup timeout, stopped once ready
+
+	// confirmed: the program itself showed it serves (the probe saw it
+	// listen, or it sent READY=1), not only that it was exec'd.
+	confirmed bool
+	// shell: the probe saw a shell that did not exec the server.
+	shell bool
 }
 
 // asked says drover has told the worker to stop; only once per worker.
 func (w *worker) asked() bool { return w.stopReason != "" }
 
 func (w *worker) ready() bool { return w.phase == phaseReady }
+
+// counts says whether the slot's worker w counts towards readiness
+// (/readyz) at now: it is ready and, if the slot's last worker failed, has
+// stayed ready for minUptime. A crash-looping slot whose workers live less
+// than that never counts, even where ready only means exec'd
+// (DROVER_READY=started).
+func (s *slot) counts(now time.Time, minUptime time.Duration) bool {
+	w := s.cur
+	return w != nil && w.ready() && (s.failures == 0 || now.Sub(w.readyAt) >= minUptime)
+}
 
 func (w *worker) cancelTimers() {
 	for _, t := range w.timers {
@@ -164,6 +181,9 @@ type state struct {
 	resizeAt   time.Time
 	startFails bool // in a streak of start attempts refused for lack of resources
 
+	hinted     map[string]bool // quick-exit causes already explained in the log
+	probeErr   bool            // a probe failed: said once
+
 	booted     bool // the initial workers have been started (or a stop cut that short)
 	failed     bool // a worker failed (restart never: the result is the first failure's)
 	failCode   int
@@ -180,6 +200,7 @@ func (s *state) init() {
 	s.signals = map[syscall.Signal]uint64{}
 	s.cpuDone = map[int]float64{}
 	s.cpuSeen = map[int]float64{}
+	s.hinted = map[string]bool{}
 }
 
 // alive counts a slot's workers that are not reaped yet.
