@@ -73,15 +73,6 @@ type Config struct {
 	StopTimeout    time.Duration
 	ReadyDelay     time.Duration
 	ReadyNotify    bool // ready on READY=1 instead of after ReadyDelay
-	// ReadyListening: ready once Probe finds the worker's tree waiting for
-	// connections on its sockets (then ReadyDelay later), or on READY=1.
-	// ReadyNotify wins over it.
-	ReadyListening bool
-	// Probe looks into a worker's process tree; nil without sockets. With
-	// it, a worker that exits in its first second gets a hint.
-	Probe Probe
-	// StartupTimeout: a worker not ready by then is stopped and counts as
-	// a failed start; 0 means no limit.
 	StartupTimeout time.Duration
 	Watchdog       time.Duration
 	MaxMemory      int64
@@ -97,7 +88,14 @@ type Config struct {
 	// MaxWorkers is the hard upper bound of the pool (from pids.max,
 	// RLIMIT_NPROC and DROVER_WORKERS_MAX); 0 means no bound.
 	MaxWorkers int
-	Log        *slog.Logger
+	// ReadyListening: ready once Probe finds the worker's tree waiting for
+	// connections on its sockets (then ReadyDelay later), or on READY=1.
+	// ReadyNotify wins over it. StartupTimeout 0 means no limit.
+	ReadyListening bool
+	// Probe looks into a worker's process tree; nil without sockets. With
+	// it, a worker that exits in its first second gets a hint.
+	Probe Probe
+	Log   *slog.Logger
 }
 
 func (c *Config) defaults() {

@@ -183,7 +183,6 @@ type state struct {
 
 	hinted     map[string]bool // quick-exit causes already explained in the log
 	probeErr   bool            // a probe failed: said once
-
 	booted     bool // the initial workers have been started (or a stop cut that short)
 	failed     bool // a worker failed (restart never: the result is the first failure's)
 	failCode   int
