@@ -181,8 +181,6 @@ type state struct {
 	resizeAt   time.Time
 	startFails bool // in a streak of start attempts refused for lack of resources
 
-	hinted     map[string]bool // quick-exit causes already explained in the log
-	probeErr   bool            // a probe failed: said once
 	booted     bool // the initial workers have been started (or a stop cut that short)
 	failed     bool // a worker failed (restart never: the result is the first failure's)
 	failCode   int
@@ -191,6 +189,9 @@ type state struct {
 	giveUpCode int
 	finished   bool
 	result     Result
+
+	hinted   map[string]bool // quick-exit causes already explained in the log
+	probeErr bool            // a probe failed: said once
 }
 
 func (s *state) init() {
