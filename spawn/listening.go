@@ -25,6 +25,7 @@ type Probe interface {
 // Listen is what one probe found.
 type Listen struct {
 	Listening bool
+	Pid       int    // the process seen waiting: the worker or a descendant
 	How       string // epoll, accept, poll, select: for the debug log
 	// Shell: the worker is a shell whose child holds the socket: it ran
 	// the server without exec, so LISTEN_PID is the shell's pid.
@@ -82,7 +83,7 @@ func (p *Pool) probed(w *worker, l Listen, err error, last time.Duration) {
 	case l.Listening:
 		w.confirmed = true
 		if p.cfg.Log.Enabled(context.Background(), slog.LevelDebug) {
-			p.cfg.Log.Debug("worker listens", "worker", w.slot.id, "pid", w.pid, "how", l.How,
+			p.cfg.Log.Debug("worker listens", "worker", w.slot.id, "pid", w.pid, "how", l.How, "in", l.Pid,
 				"after", p.env.now().Sub(w.started))
 		}
 		p.readyAfterDelay(w)
