@@ -180,3 +180,24 @@ func (p *Pool) quickExitHint(w *worker) {
 		"; if it bound the port itself (address already in use), make it use fd 3 / LISTEN_FDS; if a `sh -c` runs it without `exec`, LISTEN_PID is the shell's pid; see docs/languages.md",
 		"worker", w.slot.id, "pid", w.pid)
 }
+
+// counts says whether slot s's worker counts towards readiness (/readyz)
+// at now. Ready is enough for a worker that took over from a serving one
+// (a reload must never make /readyz fail). Otherwise a worker whose
+// readiness is only a guess (DROVER_READY=started without a delay: exec'd,
+// and no READY=1) counts once it has run MinUptime, and in a slot whose last worker failed
+// once it has stayed ready that long: a pool whose workers all crash
+// within a second never passes, whatever the mode.
+func (p *Pool) counts(s *slot, now time.Time) bool {
+	w := s.cur
+	switch {
+	case w == nil || !w.ready():
+		return false
+	case w.promoted:
+		return true
+	case !p.cfg.ReadyNotify && !p.listening() && p.cfg.ReadyDelay <= 0 && !w.confirmed &&
+		now.Sub(w.started) < p.cfg.MinUptime:
+		return false
+	}
+	return s.failures == 0 || now.Sub(w.readyAt) >= p.cfg.MinUptime
+}

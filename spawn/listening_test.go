@@ -297,8 +297,12 @@ func TestQuickExitHint(t *testing.T) {
 // exec'd; a worker that stays up MinUptime does.
 func TestCrashLoopNotReady(t *testing.T) {
 	h := newHarness(t, Config{Workers: 1, CrashLimit: 0})
+	if s := h.snap(); s.Ready != 0 || s.Workers[0].State != "ready" {
+		t.Fatalf("started mode: counted before it has run 1s: %+v", s)
+	}
+	h.advance(time.Second)
 	if s := h.snap(); s.Ready != 1 {
-		t.Fatalf("a first start in started mode: ready %d", s.Ready)
+		t.Fatalf("started mode: not counted after 1s: ready %d", s.Ready)
 	}
 	for i := 0; i < 6; i++ {
 		h.advance(500 * time.Millisecond)
@@ -318,4 +322,44 @@ func TestCrashLoopNotReady(t *testing.T) {
 	if s := h.snap(); s.Ready != 1 {
 		t.Fatalf("a worker up for 1s after the crashes: ready %d", s.Ready)
 	}
+}
+
+// In started mode a READY=1, an explicit delay or a promotion in a reload
+// count at once; a crash loop in listening mode never counts.
+func TestCountsTowardsReady(t *testing.T) {
+	t.Run("READY=1", func(t *testing.T) {
+		h := newHarness(t, Config{Workers: 1})
+		h.p.Notify(h.only(), map[string]string{"READY": "1"})
+		h.sync()
+		if s := h.snap(); s.Ready != 1 {
+			t.Fatalf("ready %d", s.Ready)
+		}
+	})
+	t.Run("reload", func(t *testing.T) {
+		h := newHarness(t, Config{Workers: 2})
+		h.advance(time.Second)
+		h.p.Reload()
+		h.sync()
+		h.obey()
+		h.sync()
+		if s := h.snap(); s.Ready != 2 {
+			t.Fatalf("ready %d right after a started-mode reload", s.Ready)
+		}
+	})
+	t.Run("listening crash loop", func(t *testing.T) {
+		h, fp := listeningHarness(t, Config{Workers: 1, StartupTimeout: time.Minute})
+		for i := 0; i < 3; i++ {
+			pid := h.only()
+			fp.listen(pid)
+			h.advance(firstProbe)
+			if s := h.snap(); s.Ready != 1-min(i, 1) {
+				t.Fatalf("round %d: ready %d", i, s.Ready)
+			}
+			h.advance(100 * time.Millisecond)
+			h.exit(pid, 1)
+			for len(h.live()) == 0 {
+				h.advance(10 * time.Millisecond)
+			}
+		}
+	})
 }

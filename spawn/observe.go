@@ -180,7 +180,7 @@ func (p *Pool) snapshot() State {
 	}
 	now := p.env.now()
 	for _, s := range p.st.slots {
-		if s.cur != nil && s.counts(now, p.cfg.MinUptime) {
+		if p.counts(s, now) {
 			st.Ready++
 		}
 		if s.cur == nil && !s.removed {

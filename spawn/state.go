@@ -105,22 +105,14 @@ type worker struct {
 	confirmed bool
 	// shell: the probe saw a shell that did not exec the server.
 	shell bool
+	// promoted: it took over from a serving worker (reload, memory).
+	promoted bool
 }
 
 // asked says drover has told the worker to stop; only once per worker.
 func (w *worker) asked() bool { return w.stopReason != "" }
 
 func (w *worker) ready() bool { return w.phase == phaseReady }
-
-// counts says whether the slot's worker w counts towards readiness
-// (/readyz) at now: it is ready and, if the slot's last worker failed, has
-// stayed ready for minUptime. A crash-looping slot whose workers live less
-// than that never counts, even where ready only means exec'd
-// (DROVER_READY=started).
-func (s *slot) counts(now time.Time, minUptime time.Duration) bool {
-	w := s.cur
-	return w != nil && w.ready() && (s.failures == 0 || now.Sub(w.readyAt) >= minUptime)
-}
 
 func (w *worker) cancelTimers() {
 	for _, t := range w.timers {
