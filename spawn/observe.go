@@ -151,7 +151,7 @@ type State struct {
 type WorkerState struct {
 	Slot, Pid, Generation int
 	State                 string // one of States()
-	Ready                 bool
+	Ready                 bool   // counts towards /readyz (see Pool.counts)
 	Restarts              int
 	Started               time.Time
 	LastExit              string
@@ -193,7 +193,7 @@ func (p *Pool) snapshot() State {
 	}
 	for _, w := range p.st.pids {
 		st.Workers = append(st.Workers, WorkerState{
-			Slot: w.slot.id, Pid: w.pid, Generation: w.gen, State: w.phase.String(), Ready: w.ready(),
+			Slot: w.slot.id, Pid: w.pid, Generation: w.gen, State: w.phase.String(), Ready: w.slot.cur == w && p.counts(w.slot, now),
 			Restarts: w.slot.restarts, Started: w.started, LastExit: w.slot.lastExit,
 			Status: w.status, Usage: w.usage, Held: len(w.held),
 		})
