@@ -79,6 +79,15 @@ while True:
 			return []string{needNode(t), repoFile("examples/node/server.js")}
 		}, "epoll"},
 		{"go net.FileListener", func(t *testing.T) []string { return workerArgs(t, "listen-http") }, "epoll"},
+		// gunicorn adopts the socket from LISTEN_FDS; its sync worker, a
+		// child of the arbiter, waits in select.
+		{"gunicorn sync worker", func(t *testing.T) []string {
+			return []string{needServer(t, "gunicorn"), "--chdir", testdata("ready"), "wsgi:app"}
+		}, "select"},
+		// puma's server thread waits in pselect6 (IO.select).
+		{"puma", func(t *testing.T) []string {
+			return []string{needServer(t, "puma"), "--bind-to-activated-sockets", "only", "-t", "2:2", testdata("ready/config.ru")}
+		}, "select"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,14 +109,18 @@ while True:
 	}
 }
 
-func needNode(t *testing.T) string {
+func needNode(t *testing.T) string { return needServer(t, "node") }
+
+// needServer finds a server program; .ci/run installs them, so in CI a
+// missing one is a failure.
+func needServer(t *testing.T, name string) string {
 	t.Helper()
-	p, err := exec.LookPath("node")
+	p, err := exec.LookPath(name)
 	if err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatal("node is not installed")
+			t.Fatalf("%s is not installed", name)
 		}
-		t.Skip("node is not installed")
+		t.Skipf("%s is not installed", name)
 	}
 	return p
 }
