@@ -177,16 +177,22 @@ func listenAddrs(set *listener.Set) string {
 	names, addrs := set.Names(), set.Addrs()
 	out := make([]string, len(names))
 	for i, a := range addrs {
-		u := "?"
-		switch a := a.(type) {
-		case *net.TCPAddr:
-			u = "tcp://" + a.String()
-		case *net.UnixAddr:
-			u = "unix://" + a.Name
-		}
-		out[i] = names[i] + "=" + u
+		out[i] = names[i] + "=" + sockURL(a)
 	}
 	return strings.Join(out, ",")
+}
+
+// sockURL is a bound socket's address as DROVER_LISTEN writes it.
+func sockURL(a net.Addr) string {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return "tcp://" + a.String()
+	case *net.UnixAddr:
+		return "unix://" + a.Name
+	case nil:
+		return "?"
+	}
+	return a.String()
 }
 
 // openNotify creates the sd_notify socket for DROVER_READY=notify and
@@ -282,6 +288,7 @@ func ownsTerminal() bool {
 // makePool sets up the worker pool's policy from the settings.
 func (d *daemon) makePool() (err error) {
 	s := d.s
+	pr := newProbe(d.set, d.log)
 	d.pool, err = spawn.New(spawn.Config{
 		Workers:        d.workers,
 		MaxWorkers:     d.budget.maxWorkers(d.workers),
@@ -292,12 +299,15 @@ func (d *daemon) makePool() (err error) {
 		StopTimeout:    time.Duration(s.StopTimeout),
 		ReadyDelay:     time.Duration(s.ReadyDelay),
 		ReadyNotify:    s.Ready == config.Notify,
+		ReadyListening: s.Ready == config.Listening,
+		Probe:          pr.orNil(),
 		StartupTimeout: time.Duration(s.StartupTimeout),
 		Watchdog:       time.Duration(s.Watchdog),
 		MaxMemory:      int64(s.MaxMemory),
 		Env:            d.env,
-		Files:          d.set.Files,
+		Files:          pr.files,
 		Release: func(slot int) { // a removed reuseport slot's sockets
+			pr.forget(slot)
 			if err := d.set.Release(slot); err != nil {
 				d.log.Warn("closing a removed worker's sockets", "worker", slot, "err", err)
 			}

@@ -155,7 +155,7 @@ func TestShimManySocketsUnderEachShell(t *testing.T) {
 				}
 				listen := strings.Join(specs, ",")
 				d := start(t, opts{pidns: true, health: true, shell: shellMount(t, shell), env: []string{
-					"DROVER_LISTEN=" + listen, "DROVER_WORKERS=2", "ARGV_OUT=" + out, "PATH=" + bin + ":" + os.Getenv("PATH"),
+					"DROVER_LISTEN=" + listen, "DROVER_WORKERS=2", "DROVER_READY=started", "ARGV_OUT=" + out, "PATH=" + bin + ":" + os.Getenv("PATH"),
 				}}, args...)
 				recs := argvRecords(t, out, 2)
 				d.waitStatus("both workers ready", 10*time.Second, hzReadyIs(2))

@@ -116,6 +116,7 @@ func TestSignalForwardPlain(t *testing.T) {
 				workerArgs(t, "sig-record")...)
 			d.waitLog(`^sig-record \S* ready`, 1, 15*time.Second)
 			id := d.waitLog(`^sig-record (\S*) ready`, 1, time.Second)[1]
+			d.realtimeSubscribed()
 			for _, sig := range forwardable() {
 				d.signal(sig)
 				d.recorded(id, sig, 1)
@@ -197,6 +198,31 @@ func TestSignalExitCodes(t *testing.T) {
 }
 
 // sigMask reads a SigIgn/SigBlk/SigCgt line of /proc/PID/status output.
+// realtimeSubscribed waits until drover catches the real-time signals,
+// which it subscribes shortly after start (design.md, section 4): one sent
+// before that is dropped by the Go runtime, and on a loaded machine
+// "shortly" can be longer than the test takes to get there. /proc has no
+// event for a new handler, so SigCgt is polled.
+func (d *drover) realtimeSubscribed() {
+	d.t.Helper()
+	var rt []syscall.Signal
+	for n := 35; n <= 64; n++ {
+		rt = append(rt, syscall.Signal(n))
+	}
+	want := bits(rt...)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.pid))
+		if err == nil && sigMask(d.t, string(b), "SigCgt")&want == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("drover does not catch the real-time signals 10 s after start")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func sigMask(t *testing.T, out, key string) uint64 {
 	t.Helper()
 	m := regexp.MustCompile(`(?m)^` + key + `:\s*([0-9a-f]+)$`).FindStringSubmatch(out)

@@ -110,6 +110,7 @@ func TestStoppedWorkerHeldAndGroup(t *testing.T) {
 	pid := h.only()
 	h.p.Signal(syscall.SIGTSTP)
 	h.execd(pid)
+	h.advance(time.Second) // started mode: a worker counts once it has run 1 s
 	if s := h.snap(); s.Ready != 0 || s.Workers[0].State != "stopped" {
 		t.Fatalf("held TSTP delivered: ready %d, %+v", s.Ready, s.Workers)
 	}

@@ -172,8 +172,9 @@ func everyVariable() map[string][]varCase {
 		"DROVER_READY": {
 			valid("notify", func(s *Settings) bool { return s.Ready == Notify }),
 			valid("started", func(s *Settings) bool { return s.Ready == Started }),
-			invalid("ready", `DROVER_READY="ready" is not valid; accepted: started or notify`),
-			invalid("true", `DROVER_READY="true" is not valid; accepted: started or notify`),
+			valid("listening", func(s *Settings) bool { return s.Ready == Listening }),
+			invalid("ready", `DROVER_READY="ready" is not valid; accepted: started, notify or listening`),
+			invalid("true", `DROVER_READY="true" is not valid; accepted: started, notify or listening`),
 		},
 		"DROVER_READY_DELAY": {
 			valid("2s", dur(func(s *Settings) time.Duration { return time.Duration(s.ReadyDelay) }, 2*time.Second)),

@@ -40,21 +40,23 @@ func TestModeDefaults(t *testing.T) {
 		environ []string
 		want    Settings // only the mode-dependent fields are compared
 	}{
-		{"plain init", nil, Settings{Pool: false, Workers: 1, Restart: Never, HealthAddr: "", HUP: Forward, LogLevel: warn}},
-		{"workers", []string{"DROVER_WORKERS=2"}, Settings{Pool: true, Workers: 2, Restart: Always, HealthAddr: DefaultHealthAddr, HUP: Reload, LogLevel: info}},
-		{"listen", []string{"DROVER_LISTEN=:0"}, Settings{Pool: true, Workers: Auto, Restart: Always, HealthAddr: ":8081", HUP: Reload, LogLevel: info}},
-		{"empty listen is plain", []string{"DROVER_LISTEN="}, Settings{Pool: false, Workers: 1, Restart: Never, HealthAddr: "", HUP: Forward, LogLevel: warn}},
+		{"plain init", nil, Settings{Pool: false, Workers: 1, Restart: Never, HealthAddr: "", HUP: Forward, LogLevel: warn, Ready: Started}},
+		{"workers", []string{"DROVER_WORKERS=2"}, Settings{Pool: true, Workers: 2, Restart: Always, HealthAddr: DefaultHealthAddr, HUP: Reload, LogLevel: info, Ready: Started}},
+		{"listen", []string{"DROVER_LISTEN=:0"}, Settings{Pool: true, Workers: Auto, Restart: Always, HealthAddr: ":8081", HUP: Reload, LogLevel: info, Ready: Listening}},
+		{"empty listen is plain", []string{"DROVER_LISTEN="}, Settings{Pool: false, Workers: 1, Restart: Never, HealthAddr: "", HUP: Forward, LogLevel: warn, Ready: Started}},
 		{"explicit wins in a pool", []string{"DROVER_WORKERS=auto", "DROVER_RESTART=never", "DROVER_HEALTH_ADDR=off", "DROVER_HUP=forward", "DROVER_LOG_LEVEL=error"},
-			Settings{Pool: true, Workers: Auto, Restart: Never, HealthAddr: "", HUP: Forward, LogLevel: errLevel}},
+			Settings{Pool: true, Workers: Auto, Restart: Never, HealthAddr: "", HUP: Forward, LogLevel: errLevel, Ready: Started}},
+		{"explicit wins with sockets", []string{"DROVER_LISTEN=:0", "DROVER_READY=started"},
+			Settings{Pool: true, Workers: Auto, Restart: Always, HealthAddr: ":8081", HUP: Reload, LogLevel: info, Ready: Started}},
 		{"explicit wins in plain init", []string{"DROVER_RESTART=always", "DROVER_HEALTH_ADDR=:0", "DROVER_HUP=reload", "DROVER_LOG_LEVEL=debug"},
-			Settings{Pool: false, Workers: 1, Restart: Always, HealthAddr: ":0", HUP: Reload, LogLevel: debug}},
-		{"info is not unset", []string{"DROVER_LOG_LEVEL=info"}, Settings{Pool: false, Workers: 1, Restart: Never, HUP: Forward, LogLevel: info}},
+			Settings{Pool: false, Workers: 1, Restart: Always, HealthAddr: ":0", HUP: Reload, LogLevel: debug, Ready: Started}},
+		{"info is not unset", []string{"DROVER_LOG_LEVEL=info"}, Settings{Pool: false, Workers: 1, Restart: Never, HUP: Forward, LogLevel: info, Ready: Started}},
 	} {
 		s, err := load(t, tc.environ...)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		got := Settings{Pool: s.Pool, Workers: s.Workers, Restart: s.Restart, HealthAddr: s.HealthAddr, HUP: s.HUP, LogLevel: s.LogLevel}
+		got := Settings{Pool: s.Pool, Workers: s.Workers, Restart: s.Restart, HealthAddr: s.HealthAddr, HUP: s.HUP, LogLevel: s.LogLevel, Ready: s.Ready}
 		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
 		}

@@ -50,7 +50,7 @@ type Settings struct {
 	User              User        `split_words:"true" accept:"uid[:gid] (0 to 4294967294) or a user[:group] name" desc:"workers run with these credentials; drover keeps its own"`
 	WorkerOOMScoreAdj OOMScoreAdj `split_words:"true" default:"auto" accept:"auto, off, or a whole number from -1000 to 1000" desc:"oom_score_adj of every worker; auto: 500 above drover's own (at most 1000), or drover 500 lower where it has CAP_SYS_RESOURCE, so the OOM killer takes a worker before drover; off: workers inherit drover's"`
 	HealthAddr        HealthAddr  `split_words:"true" accept:"host:port, :port or off" desc:"address of /livez, /readyz, /status, /metrics"`
-	Ready             ReadyMode   `split_words:"true" default:"started" accept:"started or notify" desc:"started: ready after DROVER_READY_DELAY; notify: ready on sd_notify READY=1"`
+	Ready             ReadyMode   `split_words:"true" show:"listening with DROVER_LISTEN, else started" accept:"started, notify or listening" desc:"started: ready after DROVER_READY_DELAY; notify: ready on sd_notify READY=1; listening: ready once the worker waits for connections on drover's sockets (or sends READY=1)"`
 	ReadyDelay        Duration    `split_words:"true" default:"0s" accept:"a duration such as 0s, 500ms, 2s" desc:"see DROVER_READY"`
 	StartupTimeout    Timeout     `split_words:"true" default:"60s" accept:"a duration > 0 such as 60s" desc:"a worker not ready by then is killed and counts as a failed start"`
 	Watchdog          Duration    `split_words:"true" default:"0s" accept:"a duration such as 0s (off) or 10s" desc:"workers get WATCHDOG_USEC; one silent for this long is killed and restarted"`
@@ -109,6 +109,12 @@ func modeDefaults(s *Settings) {
 		s.Workers = 1
 		if s.Listen != "" {
 			s.Workers = Auto
+		}
+	}
+	if unset("DROVER_READY") {
+		s.Ready = Started
+		if s.Listen != "" {
+			s.Ready = Listening
 		}
 	}
 	if unset("DROVER_RESTART") {

@@ -323,12 +323,13 @@ func (r *Rounding) Decode(s string) (err error) {
 type ReadyMode string
 
 const (
-	Started ReadyMode = "started"
-	Notify  ReadyMode = "notify"
+	Started   ReadyMode = "started"
+	Notify    ReadyMode = "notify"
+	Listening ReadyMode = "listening"
 )
 
 func (r *ReadyMode) Decode(s string) (err error) {
-	*r, err = word(s, Started, Notify)
+	*r, err = word(s, Started, Notify, Listening)
 	return err
 }
 
