@@ -52,6 +52,11 @@ func ParsePolicy(s string) (Policy, error) {
 type Exit struct {
 	Pid    int
 	Status syscall.WaitStatus
+	// OOM is set by the caller when the process died of SIGKILL and the
+	// kernel's OOM killer struck in drover's cgroup since the last look:
+	// what limit was hit, for the log. The pool believes it only for a
+	// worker it did not SIGKILL itself.
+	OOM string
 }
 
 // Usage is what a worker's process group costs right now.
