@@ -4,9 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Formats of drover's own lines (DROVER_LOG_FORMAT).
@@ -44,6 +47,7 @@ type Options struct {
 // one goroutine writes them.
 type Output struct {
 	w        io.Writer
+	own      *os.File // w when it is a duplicate made here, closed by the writer at the end
 	format   string
 	q        chan entry
 	wake     chan struct{}
@@ -54,6 +58,7 @@ type Output struct {
 	done     chan struct{}
 	stopOnce sync.Once
 	log      *slog.Logger
+	quiet    bool // the writer's thread has SIGPIPE blocked; the writer's own
 }
 
 // entry is one line and how many lines had been dropped before it was
@@ -72,8 +77,9 @@ func New(w io.Writer, o Options) *Output {
 	if bytes <= 0 {
 		bytes = QueueBytes
 	}
+	w, own := ownDescriptor(w)
 	out := &Output{
-		w: w, format: o.Format, q: make(chan entry, lines), wake: make(chan struct{}, 1),
+		w: w, own: own, format: o.Format, q: make(chan entry, lines), wake: make(chan struct{}, 1),
 		maxBytes: int64(bytes), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	level := o.Level
@@ -88,6 +94,30 @@ func New(w io.Writer, o Options) *Output {
 	}
 	go out.run()
 	return out
+}
+
+// ownDescriptor gives the writer a descriptor of its own for a file: a
+// duplicate of os.Stderr's is not stdout or stderr to the os package, which
+// raises SIGPIPE in the process itself when a write to fd 1 or 2 fails with
+// EPIPE (as C programs die of it). drover subscribes to SIGPIPE and would
+// forward it to every worker. The duplicate shares the open file (and its
+// blocking mode, which SyscallConn leaves as it is, unlike Fd); it is
+// close-on-exec. Anything that is not a file is used as it is.
+func ownDescriptor(w io.Writer) (io.Writer, *os.File) {
+	f, ok := w.(*os.File)
+	if !ok {
+		return w, nil
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return w, nil
+	}
+	dup := -1
+	if rc.Control(func(fd uintptr) { dup, _ = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 3) }) != nil || dup < 0 {
+		return w, nil
+	}
+	own := os.NewFile(uintptr(dup), f.Name())
+	return own, own
 }
 
 // Logger is the logger whose lines go through this Output.
@@ -157,6 +187,9 @@ func cut(line []byte) []byte {
 // run is the writer goroutine: the only code that writes to stderr.
 func (o *Output) run() {
 	defer close(o.done)
+	if o.own != nil {
+		defer o.own.Close()
+	}
 	var reported uint64
 	for {
 		select {
@@ -197,12 +230,24 @@ func (o *Output) drain(reported uint64) {
 	}
 }
 
+// out writes one line; every write to w goes through it.
+func (o *Output) out(line []byte) error {
+	if !o.quiet {
+		// At the first write, not at start: a plain init that logs
+		// nothing costs no thread.
+		quietPipe()
+		o.quiet = true
+	}
+	_, err := o.w.Write(line)
+	return err
+}
+
 func (o *Output) write(e entry, reported uint64) uint64 {
 	o.queued.Add(-int64(len(e.line)))
 	if e.drops > reported {
 		reported = o.summary(e.drops, reported)
 	}
-	if _, err := o.w.Write(e.line); err != nil {
+	if err := o.out(e.line); err != nil {
 		o.dropped.Add(1) // a closed or broken stderr: the line is lost all the same
 	}
 	return reported
@@ -214,7 +259,7 @@ func (o *Output) summary(d, reported uint64) uint64 {
 	line := o.render(slog.LevelWarn, "log lines dropped: stderr did not take them in time", slog.Uint64("dropped", d-reported))
 	// Reported even if this write fails too: a stderr that is gone for
 	// good must not make the writer try again and again.
-	_, _ = o.w.Write(line)
+	_ = o.out(line)
 	return d
 }
 
