@@ -45,6 +45,8 @@ func (d *daemon) sizePool() error {
 	}
 	if d.supervisor {
 		d.workers = d.budget.size()
+		// Before any worker starts: earlier OOM kills are not theirs.
+		d.oom = cpus.NewOOMWatch(d.budget.reader)
 	}
 	return nil
 }
@@ -101,7 +103,7 @@ func (b *budget) size() int {
 	d := rd.Size(b.sizing)
 	b.view.cpu.Reason = d.Reason
 	b.log.Info(d.String())
-	b.follow = cpus.NewFollower(d.Workers, rd.Budget)
+	b.follow = cpus.NewFollower(d.Workers, rd.Budget, time.Duration(b.s.CPURecheck))
 	return d.Workers
 }
 
@@ -159,7 +161,7 @@ func (b *budget) run(ctx context.Context, pool *spawn.Pool) error {
 		if explicit {
 			n, changed, why = b.follow.Apply(rd.Budget, d)
 		} else {
-			n, changed, why = b.follow.Observe(rd.Budget, d)
+			n, changed, why = b.follow.Observe(time.Now(), rd.Budget, d)
 		}
 		if !changed {
 			continue

@@ -17,6 +17,7 @@ import (
 
 	"github.com/drover-init/drover/health"
 	"github.com/drover-init/drover/internal/config"
+	"github.com/drover-init/drover/internal/cpus"
 	"github.com/drover-init/drover/internal/launch"
 	"github.com/drover-init/drover/internal/notify"
 	"github.com/drover-init/drover/internal/threads"
@@ -56,10 +57,13 @@ type daemon struct {
 	notify  *notify.Socket
 	starter *launch.Exec
 	pool    *spawn.Pool
-	usage   *usage.Reader // nil when /proc cannot be read: no figures
-	srv     *health.Server
-	lazy    *time.Timer
-	closers []func()
+	usage   *usage.Reader  // nil when /proc cannot be read: no figures
+	oom     *cpus.OOMWatch // nil in plain-init mode: names OOM kills of workers
+	// logDropped counts drover's own log lines stderr did not take.
+	logDropped func() uint64
+	srv        *health.Server
+	lazy       *time.Timer
+	closers    []func()
 }
 
 // close releases what build acquired, in reverse order.
@@ -73,8 +77,8 @@ func (d *daemon) close() {
 // build prepares the daemon in steps, each of which may fail only before
 // anything has started. On error everything already acquired is released
 // and the error is one line for the log.
-func build(s *config.Settings, listen []listener.Spec, path string, argv, environ []string, log *slog.Logger) (_ *daemon, err error) {
-	d := &daemon{s: s, log: log, supervisor: s.Pool || s.HealthAddr != ""}
+func build(s *config.Settings, listen []listener.Spec, path string, argv, environ []string, log *slog.Logger, logDropped func() uint64) (_ *daemon, err error) {
+	d := &daemon{s: s, log: log, logDropped: logDropped, supervisor: s.Pool || s.HealthAddr != ""}
 	defer func() {
 		if err != nil {
 			d.close()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/drover-init/drover/internal/config"
 	"github.com/drover-init/drover/internal/launch"
+	"github.com/drover-init/drover/internal/logging"
 	"github.com/drover-init/drover/listener"
 )
 
@@ -68,13 +69,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case "--":
 			args = args[1:]
 		default:
-			fmt.Fprintf(stderr, "drover: unknown option %s (drover --help lists the options; put -- before a command that starts with -)\n", args[0])
+			startError(config.StartLogFormat(), stderr,
+				fmt.Errorf("unknown option %s (drover --help lists the options; put -- before a command that starts with -)", args[0]))
 			return 2
 		}
 		break
 	}
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "drover: no command given\n"+usageText)
+		logging.WriteBounded(stderr, []byte("drover: no command given\n"+usageText), logging.FlushTimeout)
 		return 2
 	}
 	switch args[0] {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/drover-init/drover/internal/config"
 )
@@ -45,7 +46,7 @@ func TestStartErrorIsOneLineInTheLogFormat(t *testing.T) {
 	err := errors.New("DROVER_WORKERS=\"x\" is not valid\nsecond line")
 	var text bytes.Buffer
 	startError(config.TextLog, &text, err)
-	if got := text.String(); got != "drover: DROVER_WORKERS=\"x\" is not valid second line\n" {
+	if got := text.String(); got != "drover: DROVER_WORKERS=\"x\" is not valid\\nsecond line\n" {
 		t.Errorf("text: %q", got)
 	}
 	var js bytes.Buffer
@@ -86,11 +87,13 @@ func TestVerbsWithHealthOff(t *testing.T) {
 
 func TestLoggerFormats(t *testing.T) {
 	var b bytes.Buffer
-	log := newLogger(config.TextLog, config.LogLevel(slog.LevelInfo), &b).With("worker", 1)
+	out := newLogger(config.TextLog, config.LogLevel(slog.LevelInfo), &b)
+	log := out.Logger().With("worker", 1)
 	log.Debug("hidden")
 	log.Info("started", "pid", 42, "cmd", "sh -c x", "empty", "")
 	log.Warn("slow")
 	log.WithGroup("g").Error("failed", "err", errors.New("a=b"))
+	out.Close(time.Second)
 	want := "drover: started worker=1 pid=42 cmd=\"sh -c x\" empty=\"\"\n" +
 		"drover: warning: slow worker=1\n" +
 		"drover: error: failed worker=1 err=\"a=b\"\n"
@@ -98,8 +101,10 @@ func TestLoggerFormats(t *testing.T) {
 		t.Errorf("text:\n%s\nwant:\n%s", b.String(), want)
 	}
 	b.Reset()
-	newLogger(config.JSONLog, config.LogLevel(slog.LevelWarn), &b).Info("hidden")
-	newLogger(config.JSONLog, config.LogLevel(slog.LevelWarn), &b).Warn("shown", "n", 1)
+	out = newLogger(config.JSONLog, config.LogLevel(slog.LevelWarn), &b)
+	out.Logger().Info("hidden")
+	out.Logger().Warn("shown", "n", 1)
+	out.Close(time.Second)
 	var rec map[string]any
 	if json.Unmarshal(b.Bytes(), &rec) != nil || rec["msg"] != "shown" || rec["n"] != 1.0 {
 		t.Errorf("json: %q", b.String())

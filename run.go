@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/drover-init/drover/internal/config"
+	"github.com/drover-init/drover/internal/logging"
 	"github.com/drover-init/drover/internal/notify"
 	"github.com/drover-init/drover/listener"
 	"github.com/drover-init/drover/reaper"
@@ -23,9 +24,11 @@ var errPoolDone = errors.New("pool finished")
 // supervise builds the daemon, runs it until the pool is finished and
 // returns drover's exit code.
 func supervise(s *config.Settings, listen []listener.Spec, path string, argv, environ []string, stderr io.Writer) int {
-	log := newLogger(s.LogFormat, s.LogLevel, stderr)
-	d, err := build(s, listen, path, argv, environ, log)
+	out := newLogger(s.LogFormat, s.LogLevel, stderr)
+	defer out.Close(logging.FlushTimeout) // last: after d.close's lines
+	d, err := build(s, listen, path, argv, environ, out.Logger(), out.Dropped)
 	if err != nil {
+		out.Close(logging.FlushTimeout) // the warnings before the error line
 		startError(s.LogFormat, stderr, err)
 		return 2
 	}
@@ -46,8 +49,21 @@ func (d *daemon) run() int {
 		defer close(reaperDone)
 		err := d.rp.RunBatches(ctx, func(es []reaper.Exit) {
 			out := make([]spawn.Exit, len(es))
+			oom, looked := "", false
 			for i, e := range es {
-				out[i] = spawn.Exit{Pid: e.Pid, Status: syscall.WaitStatus(e.Status), CPUSeconds: cpuSeconds(e.Rusage)}
+				ws := syscall.WaitStatus(e.Status)
+				out[i] = spawn.Exit{Pid: e.Pid, Status: ws, CPUSeconds: cpuSeconds(e.Rusage)}
+				// A SIGKILL may be the OOM killer's: one look at the
+				// cgroup's counter per batch, on the reaper's goroutine.
+				if d.oom != nil && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+					if !looked {
+						if n, limit := d.oom.Killed(); n > 0 {
+							oom = limit
+						}
+						looked = true
+					}
+					out[i].OOM = oom
+				}
 			}
 			d.pool.ExitedAll(out)
 		})

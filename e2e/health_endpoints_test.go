@@ -119,7 +119,7 @@ func TestHealthStatusJSON(t *testing.T) {
 			t.Errorf("worker %d: %+v; want pid %d, ready, no restarts, status up", i, w, logged[i][0])
 		}
 	}
-	for _, r := range []string{"exit", "watchdog", "memory", "startup-timeout", "reload"} {
+	for _, r := range []string{"exit", "watchdog", "memory", "startup-timeout", "reload", "oom"} {
 		if v, ok := s.Restarts[r]; !ok || v != 0 {
 			t.Errorf("restarts[%q] = %d (present %v), want 0 and present", r, v, ok)
 		}
@@ -177,6 +177,7 @@ drover_workers_min_ready 1
 # TYPE drover_worker_restarts_total counter
 drover_worker_restarts_total{reason="exit"} 1
 drover_worker_restarts_total{reason="memory"} 0
+drover_worker_restarts_total{reason="oom"} 0
 drover_worker_restarts_total{reason="reload"} 0
 drover_worker_restarts_total{reason="startup-timeout"} 0
 drover_worker_restarts_total{reason="watchdog"} 0

@@ -3,8 +3,9 @@ package e2e
 // Following the CPU budget while drover runs (an in-place pod resize): the
 // quota of a real cgroup v1, or DROVER_CPU_FILE, changes under a running
 // pool, and the pool grows at the first reading that asks for more, shrinks
-// on two readings in a row that agree, keeps a manual TTIN/TTOU until
-// SIGHUP, and says why in one log line, /status and /metrics.
+// once every reading over a dwell (the recheck period, at least 10 s)
+// agrees, keeps a manual TTIN/TTOU until SIGHUP, and says why in one log
+// line, /status and /metrics.
 //
 // The tests run in parallel: the default recheck of 10 s makes the first
 // one take half a minute, most of it waiting on drover's clock.
@@ -29,6 +30,10 @@ func resizeLine(from, to int, old string, cores int, source string) string {
 }
 
 const anyResize = `resizing the pool`
+
+// shrinkDwell is how long a lower budget must hold before the pool shrinks
+// (internal/cpus.MinShrinkDwell; the recheck period when that is longer).
+const shrinkDwell = 10 * time.Second
 
 // A pod resized from 1 to 2 CPUs and back, at the default recheck of 10 s:
 // 2 workers within 15 s, 1 again within 30 s of the lower quota and only
@@ -131,10 +136,11 @@ func TestResizeFollowsCPUFile(t *testing.T) {
 	checkBudget(t, d, 2, 1, 1, source(2000))
 
 	base := reads.count()
+	lowered := time.Now()
 	writeAtomically(t, file, "1000\n")
-	d.waitLog(resizeLine(2, 1, "2", 1, source(1000)), 1, 5*time.Second)
-	if n := reads.count() - base; n < 2 {
-		t.Errorf("the pool shrank after %d reading of the lower budget, want 2 that agree", n)
+	d.waitLog(resizeLine(2, 1, "2", 1, source(1000)), 1, 20*time.Second)
+	if n, held := reads.count()-base, time.Since(lowered); n < 2 || held < shrinkDwell-150*time.Millisecond {
+		t.Errorf("the pool shrank after %d readings of the lower budget in %s, want every reading over %s", n, held, shrinkDwell)
 	}
 	checkBudget(t, d, 1, 2, 2, source(1000))
 	if n := d.count(`cpu budget: .*DROVER_CPU_FILE`); n != 0 {
@@ -145,7 +151,7 @@ func TestResizeFollowsCPUFile(t *testing.T) {
 
 // A quota that flips between 1 and 2 CPUs at every reading grows the pool
 // once and never shrinks it: no two readings in a row agree on 1. Once the
-// quota stays at 1, the second reading of it shrinks the pool.
+// quota stays at 1, the reading a dwell later shrinks the pool.
 func TestResizeFlappingQuotaDoesNotFlap(t *testing.T) {
 	t.Parallel()
 	cg := newCPUCgroup(t, "flap", 1)
@@ -176,10 +182,11 @@ func TestResizeFlappingQuotaDoesNotFlap(t *testing.T) {
 
 	cg.set(1)
 	base = reads.count()
+	lowered := time.Now()
 	shrink := resizeLine(2, 1, "2", 1, cg.source(1))
-	d.waitLog(shrink, d.count(shrink)+1, 5*time.Second)
-	if n := reads.count() - base; n < 2 {
-		t.Errorf("the pool shrank after %d reading of the steady lower quota, want 2", n)
+	d.waitLog(shrink, d.count(shrink)+1, 20*time.Second)
+	if n, held := reads.count()-base, time.Since(lowered); n < 2 || held < shrinkDwell-150*time.Millisecond {
+		t.Errorf("the pool shrank after %d readings of the steady lower quota in %s, want every reading over %s", n, held, shrinkDwell)
 	}
 	if n := d.count(`worker started`); n != 2 {
 		t.Errorf("%d workers started, want 2: the flapping started or stopped workers", n)
@@ -283,7 +290,7 @@ func TestResizeShrinkReleasesReuseportSlot(t *testing.T) {
 	}
 
 	cg.set(1)
-	d.waitLog(resizeLine(2, 1, "2", 1, cg.source(1)), 1, 5*time.Second)
+	d.waitLog(resizeLine(2, 1, "2", 1, cg.source(1)), 1, 20*time.Second)
 	waitFile(t, filepath.Join(d.dir, "term."+strconv.Itoa(slot["1"])), `^\d+$`, 5*time.Second)
 	d.waitLog(fmt.Sprintf(`worker stopped worker=1 pid=%d status="exit 0"`, slot["1"]), 1, 10*time.Second)
 	deadline := time.Now().Add(5 * time.Second)
@@ -308,4 +315,95 @@ func TestResizeShrinkReleasesReuseportSlot(t *testing.T) {
 		t.Errorf("%d workers were killed; the removed one should have stopped on its stop signal", n)
 	}
 	d.stop()
+}
+
+// The issue's case at the shortest recheck drover accepts: a quota that
+// flips between 1 and 2 CPUs every 5 ms, read every 250 ms for longer
+// than a dwell. Before the floor and the dwell, 1 ms rechecks made 1,246
+// budget changes and 625 worker starts in 10 s. Now: one change, the first
+// growth, and no more than one per dwell; once the quota settles at 1 CPU
+// the pool shrinks a dwell later. drover's CPU time over the flapping is
+// logged.
+func TestResizeQuotaFlappingAtTheFloor(t *testing.T) {
+	t.Parallel()
+	cg := newCPUCgroup(t, "floor", 1)
+	d := start(t, opts{health: true, shell: cg.join(), env: []string{oneReader, "DROVER_WORKERS=auto", "DROVER_CPU_RECHECK=250ms"}},
+		"--", "sleep", "1000")
+	d.waitLog(`worker started worker=0 `, 1, 10*time.Second)
+	reads := watchReads(t, cg.quotaFile(), "")
+	cpu0 := cpuTicks(t, d.pid)
+
+	const flapFor = shrinkDwell + 2*time.Second
+	stop := make(chan struct{})
+	flipped := make(chan int)
+	go func() {
+		n, cores := 0, 1
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				// Ends at 2 CPUs, so the lower budget holds only from
+				// the test's cg.set(1) on.
+				if os.WriteFile(cg.quotaFile(), []byte("200000"), 0o644) != nil {
+					n = -1
+				}
+				flipped <- n
+				return
+			case <-tick.C:
+				cores = 3 - cores
+				if err := os.WriteFile(cg.quotaFile(), []byte(strconv.Itoa(cores*100000)), 0o644); err != nil {
+					flipped <- -1
+					return
+				}
+				n++
+			}
+		}
+	}()
+	time.Sleep(flapFor) // the test is the passing of time: the quota flips meanwhile, on the test's own clock
+	close(stop)
+	n := <-flipped
+	if n < 0 {
+		t.Fatal("cannot rewrite the quota")
+	}
+	ticks := cpuTicks(t, d.pid) - cpu0
+	readings := reads.count()
+	changes := d.count(anyResize)
+	t.Logf("%s of a quota flipping every 5 ms (%d flips): %d readings, %d budget changes, %d worker starts, drover used %d ms of CPU",
+		flapFor, n, readings, changes, d.count(`worker started`), ticks*10)
+	// 48 at 250 ms; on a loaded machine half of that has been seen. Far
+	// more than one per dwell is what makes the test mean something.
+	if readings < int(flapFor/time.Second) {
+		t.Errorf("%d readings in %s: the recheck did not run at 250 ms", readings, flapFor)
+	}
+	if changes != 1 || d.count(resizeLine(1, 2, "1", 2, cg.source(2))) != 1 {
+		t.Errorf("%d budget changes while the quota flapped for %s, want 1 (the first growth)", changes, flapFor)
+	}
+	if n := d.count(`worker started`); n != 2 {
+		t.Errorf("%d workers started, want 2", n)
+	}
+
+	// A reading of the final 2 CPUs ends any run of lower readings the
+	// flapping left; the dwell then starts with the first reading of 1.
+	reads.waitFor(reads.count()+2, 5*time.Second)
+	cg.set(1)
+	settled := time.Now()
+	d.waitLog(resizeLine(2, 1, "2", 1, cg.source(1)), 1, shrinkDwell+10*time.Second)
+	if held := time.Since(settled); held < shrinkDwell-125*time.Millisecond {
+		t.Errorf("the pool shrank %s after the quota settled, want a dwell (%s)", held, shrinkDwell)
+	}
+	d.stop()
+}
+
+// cpuTicks is the user and system time of pid, in clock ticks (1/100 s).
+func cpuTicks(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	u, _ := strconv.Atoi(f[11])
+	s, _ := strconv.Atoi(f[12])
+	return u + s
 }

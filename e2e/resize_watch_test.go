@@ -35,12 +35,12 @@ func newCPUCgroup(t *testing.T, name string, cores int) *cpuCgroup {
 	needCPUs(t, 2)
 	base := "/sys/fs/cgroup/cpu"
 	if _, err := os.Stat(filepath.Join(base, "cpu.cfs_quota_us")); err != nil {
-		t.Skip("no cgroup v1 cpu hierarchy at /sys/fs/cgroup/cpu")
+		needFacility(t, "no cgroup v1 cpu hierarchy at /sys/fs/cgroup/cpu")
 	}
 	self := ""
 	b, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
-		t.Skip("no /proc/self/cgroup")
+		needFacility(t, "no /proc/self/cgroup")
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		parts := strings.SplitN(l, ":", 3)
@@ -50,7 +50,7 @@ func newCPUCgroup(t *testing.T, name string, cores int) *cpuCgroup {
 	}
 	dir := filepath.Join(base, self, fmt.Sprintf("drover-resize-%d-%s", os.Getpid(), name))
 	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Skipf("cgroup v1 cpu hierarchy not writable here: %v", err)
+		needFacility(t, "cgroup v1 cpu hierarchy not writable here: %v", err)
 	}
 	t.Cleanup(func() {
 		deadline := time.Now().Add(10 * time.Second)

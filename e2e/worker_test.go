@@ -66,6 +66,9 @@ func workerMain(mode string) int {
 	if code, ok := sigWorker(mode); ok {
 		return code
 	}
+	if code, ok := oomWorkerMode(mode); ok {
+		return code
+	}
 	fmt.Fprintln(os.Stderr, "unknown", workerEnv, "mode", mode)
 	return 99
 }

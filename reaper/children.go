@@ -3,12 +3,20 @@ package reaper
 import (
 	"bytes"
 	"errors"
-	"github.com/prometheus/procfs"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/prometheus/procfs"
+	"golang.org/x/sys/unix"
 )
+
+// maxChildrenFile bounds one /proc/self/task/TID/children: pid_max is at
+// most 2^22, so even every possible pid listed is under 32 MiB.
+const maxChildrenFile = 32 << 20
 
 // procChildren lists the children of process self from a procfs mounted at
 // proc. The kernel keeps each thread's children in
@@ -33,7 +41,7 @@ func (p procChildren) list() ([]int, error) {
 	}
 	var kids []int
 	for _, f := range files {
-		b, err := os.ReadFile(f)
+		b, err := readProcFile(f, maxChildrenFile)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // the thread exited since the glob
 		}
@@ -92,4 +100,36 @@ func (p procChildren) stat(pid int) (ppid int, state byte, ok bool) {
 		return 0, 0, false
 	}
 	return st.PPID, st.State[0], true
+}
+
+// readProcFile reads a small kernel file so that it can never block the
+// caller: O_NONBLOCK (a FIFO mounted over it would otherwise hold open(2)
+// and read(2) forever), regular files only (procfs files are; a device or
+// a FIFO is refused after fstat) and at most max bytes (more is an error,
+// never a cut that could turn "1234" into "12").
+func readProcFile(path string, max int) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	for err == unix.EINTR {
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, &fs.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: errors.New("not a regular file")}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, int64(max)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > max {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("larger than %d bytes", max)}
+	}
+	return b, nil
 }

@@ -80,7 +80,7 @@ func TestNames(t *testing.T) {
 	if got := States(); !slices.Equal(got, []string{"starting", "ready", "stopping", "backoff", "exited", "stopped"}) {
 		t.Errorf("States() = %q", got)
 	}
-	if got := Reasons(); !slices.Equal(got, []string{"exit", "reload", "memory", "watchdog", "startup-timeout"}) {
+	if got := Reasons(); !slices.Equal(got, []string{"exit", "reload", "memory", "watchdog", "startup-timeout", "oom"}) {
 		t.Errorf("Reasons() = %q", got)
 	}
 	if phase(99).String() != "unknown" {

@@ -3,6 +3,7 @@ package spawn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"syscall"
 	"time"
@@ -196,6 +197,7 @@ func (p *Pool) stop(w *worker, reason string) {
 		return
 	}
 	w.phase, w.stopReason, w.held = phaseStopping, reason, nil
+	w.sigkilled = p.cfg.StopSignal == syscall.SIGKILL
 	_ = p.env.kill(w.pid, p.cfg.StopSignal)
 	if w.suspended {
 		// A stopped process acts on no signal but KILL until continued:
@@ -207,14 +209,14 @@ func (p *Pool) stop(w *worker, reason string) {
 	p.after(w, p.cfg.StopTimeout, func() {
 		p.cfg.Log.Warn("worker did not stop in time; killing it",
 			"worker", w.slot.id, "pid", w.pid, "DROVER_STOP_TIMEOUT", p.cfg.StopTimeout)
-		w.killed = true
+		w.killed, w.sigkilled = true, true
 		_ = p.env.kill(w.pid, syscall.SIGKILL)
 	})
 }
 
 // kill ends a hung worker at once: it cannot drain anything anyway.
 func (p *Pool) kill(w *worker, reason string) {
-	w.phase, w.stopReason, w.held = phaseStopping, reason, nil
+	w.phase, w.stopReason, w.held, w.sigkilled = phaseStopping, reason, nil, true
 	_ = p.env.kill(w.pid, syscall.SIGKILL)
 }
 
@@ -234,6 +236,10 @@ func (p *Pool) exited(e Exit) {
 		close(w.gone)
 	}
 	s := w.slot
+	if e.OOM != "" && e.Status.Signaled() && e.Status.Signal() == syscall.SIGKILL && !w.sigkilled {
+		w.oom = true
+		p.cfg.Log.Warn(fmt.Sprintf("worker %d (pid %d) was killed by the OOM killer (%s)", s.id, w.pid, e.OOM))
+	}
 	p.st.cpuDone[s.id] += max(w.usage.CPUSeconds, e.CPUSeconds)
 	if !p.st.stopping && !s.removed {
 		p.quickExitHint(w)
@@ -244,7 +250,7 @@ func (p *Pool) exited(e Exit) {
 	switch {
 	case s.next == w:
 		s.next = nil
-		s.lastExit = describe(e.Status)
+		s.lastExit = describeWorker(w, e.Status)
 		if !p.st.stopping && !s.removed {
 			p.replacementFailed(s, s.lastExit)
 		}
@@ -253,14 +259,14 @@ func (p *Pool) exited(e Exit) {
 		} else if p.st.stopping {
 			// A replacement stopped by the shutdown before the worker it
 			// was to replace: still one of the workers the user counts.
-			p.cfg.Log.Info("worker stopped", "worker", s.id, "pid", w.pid, "status", describe(e.Status))
+			p.cfg.Log.Info("worker stopped", "worker", s.id, "pid", w.pid, "status", describeWorker(w, e.Status))
 		}
 	case s.cur == w:
 		s.cur = nil
 		p.afterExit(s, w, e.Status)
 	default:
 		// A worker we had replaced or scaled away: its exit was asked for.
-		p.cfg.Log.Info("worker stopped", "worker", s.id, "pid", w.pid, "status", describe(e.Status))
+		p.cfg.Log.Info("worker stopped", "worker", s.id, "pid", w.pid, "status", describeWorker(w, e.Status))
 	}
 	p.releaseSlots()
 	p.maybeFinish()

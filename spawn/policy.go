@@ -8,7 +8,7 @@ import (
 // afterExit decides what follows the exit of a slot's serving worker.
 func (p *Pool) afterExit(s *slot, w *worker, status syscall.WaitStatus) {
 	c := code(status)
-	desc := describe(status)
+	desc := describeWorker(w, status)
 	s.lastExit = desc
 	log := p.cfg.Log.With("worker", s.id, "pid", w.pid, "status", desc)
 	if c != 0 && !p.st.failed {
@@ -40,8 +40,11 @@ func (p *Pool) afterExit(s *slot, w *worker, status syscall.WaitStatus) {
 		return
 	}
 	reason := reasonExit
-	if forced {
+	switch {
+	case forced:
 		reason = w.stopReason
+	case w.oom:
+		reason = reasonOOM
 	}
 	if clean {
 		log.Info("worker exited; restarting")

@@ -40,6 +40,11 @@ type Exit struct {
 	// the children it waited for), as wait4 reports it: exact where the
 	// last usage sample may be seconds old.
 	CPUSeconds float64
+	// OOM is set by the caller when the process died of SIGKILL and the
+	// kernel's OOM killer struck in drover's cgroup since the last look:
+	// what limit was hit, for the log. The pool believes it only for a
+	// worker it did not SIGKILL itself.
+	OOM string
 }
 
 // Usage is what a worker's process group costs right now.

@@ -62,6 +62,7 @@ const (
 	reasonMemory   = "memory"
 	reasonWatchdog = "watchdog"
 	reasonStartup  = "startup-timeout"
+	reasonOOM      = "oom"
 )
 
 // Stop-only reasons: the worker is not replaced.
@@ -72,7 +73,7 @@ const (
 
 // Reasons lists every restart reason a snapshot can count.
 func Reasons() []string {
-	return []string{reasonExit, reasonReload, reasonMemory, reasonWatchdog, reasonStartup}
+	return []string{reasonExit, reasonReload, reasonMemory, reasonWatchdog, reasonStartup, reasonOOM}
 }
 
 // maxHeld bounds the signals held for a worker that is not ready yet; a
@@ -101,6 +102,8 @@ type worker struct {
 
 	stopReason string // set when drover asked it to stop
 	killed     bool   // had to be SIGKILLed after the stop timeout
+	sigkilled  bool   // drover sent it SIGKILL, for whatever reason
+	oom        bool   // died of SIGKILL from the kernel's OOM killer
 	purpose    string // why it replaces the slot's worker; "" for the slot's own
 
 	gone     chan struct{} // closed when reaped: ends the wait for exec
@@ -231,6 +234,14 @@ func code(ws syscall.WaitStatus) int {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
+}
+
+// describeWorker is describe, naming the OOM killer where it struck.
+func describeWorker(w *worker, ws syscall.WaitStatus) string {
+	if w.oom {
+		return describe(ws) + " (OOM killer)"
+	}
+	return describe(ws)
 }
 
 // describe says how a process ended, for logs and /status.

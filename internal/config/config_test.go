@@ -111,8 +111,12 @@ func everyVariable() map[string][]varCase {
 		"DROVER_CPU_RECHECK": {
 			valid("30s", dur(func(s *Settings) time.Duration { return time.Duration(s.CPURecheck) }, 30*time.Second)),
 			valid("0", dur(func(s *Settings) time.Duration { return time.Duration(s.CPURecheck) }, 0)),
-			invalid("often", `DROVER_CPU_RECHECK="often" is not valid; accepted: a duration such as 10s; 0 turns it off`),
-			invalid("-10s", `DROVER_CPU_RECHECK="-10s" is not valid; accepted: a duration such as 10s; 0 turns it off (negative)`),
+			valid("250ms", dur(func(s *Settings) time.Duration { return time.Duration(s.CPURecheck) }, MinRecheck)),
+			invalid("1ms", `DROVER_CPU_RECHECK="1ms" is not valid; accepted: 0 (off) or a duration of at least 250ms, such as 10s`),
+			invalid("249ms", `DROVER_CPU_RECHECK="249ms" is not valid; accepted: 0 (off) or a duration of at least 250ms, such as 10s`),
+			invalid("1ns", `DROVER_CPU_RECHECK="1ns" is not valid; accepted: 0 (off) or a duration of at least 250ms, such as 10s`),
+			invalid("often", `DROVER_CPU_RECHECK="often" is not valid; accepted: 0 (off) or a duration of at least 250ms, such as 10s`),
+			invalid("-10s", `DROVER_CPU_RECHECK="-10s" is not valid; accepted: 0 (off) or a duration of at least 250ms, such as 10s (negative)`),
 		},
 		"DROVER_WORKER_MEMORY": {
 			valid("512Mi", func(s *Settings) bool { return s.WorkerMemory == 512<<20 }),

@@ -73,7 +73,7 @@ func TestFixedDefaults(t *testing.T) {
 		Workers: 1, WorkersMin: 1, WorkersMax: 0, WorkersPerCPU: PerCPU{big.NewRat(1, 1)}, CPURounding: Ceil,
 		StartupTimeout: Timeout(60 * time.Second), BackoffMax: Backoff(30 * time.Second), CrashLimit: 10,
 		StopSignal: StopSignal(syscall.SIGTERM), StopTimeout: Duration(8 * time.Second), LogFormat: TextLog,
-		CPURecheck: Duration(10 * time.Second), LogLevel: LogLevel(slog.LevelWarn), Restart: Never, Ready: Started,
+		CPURecheck: Recheck(10 * time.Second), LogLevel: LogLevel(slog.LevelWarn), Restart: Never, Ready: Started,
 		HUP: Forward, MinReady: MinReady{N: 50, Percent: true}, WorkerOOMScoreAdj: OOMScoreAdj{Typed: "auto"},
 	}
 	if s.WorkersPerCPU.Cmp(want.WorkersPerCPU.Rat) != 0 {

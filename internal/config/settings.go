@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/kelseyhightower/envconfig"
 )
@@ -15,6 +16,14 @@ import (
 // thousands of processes and exhaust the container before any check of
 // pids.max could help; no real pool needs more.
 const MaxWorkers = 4096
+
+// MinRecheck is the shortest DROVER_CPU_RECHECK drover accepts. A reading
+// walks /proc/self/cgroup, mountinfo and every quota file up to the root:
+// 0.5 to 0.8 ms of CPU measured in drover on a 2-core machine, about
+// 1.2 ms elsewhere. At 250 ms that is at most half a percent of one CPU
+// for PID 1 doing nothing; at 1 ms it was a core and a half of readings,
+// and a budget read that often sees every blip of a quota.
+const MinRecheck = 250 * time.Millisecond
 
 // DefaultHealthAddr is where a pool serves /livez, /readyz, /status and
 // /metrics unless DROVER_HEALTH_ADDR says otherwise; the CLI verbs ask
@@ -43,7 +52,7 @@ type Settings struct {
 	CPURounding       Rounding    `split_words:"true" default:"ceil" accept:"ceil, floor or nearest" desc:"rounding of a fractional budget; ceil drops a remainder up to 0.1 CPU (4.1 -> 4, 1.5 -> 2)"`
 	CPUMillicores     Millicores  `split_words:"true" accept:"a whole number of millicores (<= 0 = unset)" desc:"CPU budget in millicores, for the Downward API (requests.cpu, divisor 1m)"`
 	CPUFile           Text        `split_words:"true" accept:"a path to a file holding the millicores, such as a Downward API volume file" desc:"CPU budget in millicores, re-read while running (the kubelet updates the file on an in-place resize; env vars are not)"`
-	CPURecheck        Duration    `split_words:"true" default:"10s" accept:"a duration such as 10s; 0 turns it off" desc:"with DROVER_WORKERS=auto, how often the CPU budget is read again (also on SIGHUP)"`
+	CPURecheck        Recheck     `split_words:"true" default:"10s" desc:"with DROVER_WORKERS=auto, how often the CPU budget is read again (also on SIGHUP)"`
 	WorkerMemory      ByteSize    `split_words:"true" accept:"bytes, optionally with a unit: 512Mi, 1Gi, 500M" desc:"memory per worker; caps auto at the cgroup memory limit / this"`
 	Listen            Text        `split_words:"true" show:"unset" accept:"comma list of [name=]tcp://host:port, :port, [name=]unix:///path, fd://N" desc:"sockets opened once and passed to every worker as fds 3, 4, ... (systemd LISTEN_FDS)"`
 	Reuseport         Bool        `split_words:"true" default:"false" accept:"true or false" desc:"one SO_REUSEPORT socket per worker slot instead of one shared socket"`

@@ -144,6 +144,22 @@ func (d *Duration) Decode(s string) error {
 	return err
 }
 
+// Recheck is DROVER_CPU_RECHECK: 0 (off) or at least MinRecheck.
+type Recheck time.Duration
+
+func (d *Recheck) Decode(s string) error {
+	v, err := duration(s, 0)
+	if err == nil && v > 0 && v < MinRecheck {
+		err = errQuiet // what is accepted names the floor
+	}
+	*d = Recheck(v)
+	return err
+}
+
+func (Recheck) Accepted() string {
+	return fmt.Sprintf("0 (off) or a duration of at least %s, such as 10s", MinRecheck)
+}
+
 // Timeout is a duration > 0.
 type Timeout time.Duration
 

@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"math/big"
-	"os"
 	"path/filepath"
 	"syscall"
 )
@@ -256,7 +255,7 @@ func (r Reader) readAbs(file string) (string, error) { return readAt(file, file)
 
 // readAt opens path and names the file as name in errors.
 func readAt(path, file string) (string, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", file, unwrapPathError(err))
 	}

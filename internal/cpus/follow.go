@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Reading is one complete look at the limits that size the pool.
@@ -64,26 +65,44 @@ func parseMillicores(data string) (int64, error) {
 	return m, nil
 }
 
+// MinShrinkDwell is how long a lower budget must hold, reading after
+// reading, before the pool shrinks to it. It is the default recheck
+// period, so at the default nothing changes (two readings that agree),
+// and no recheck setting can make a pool stop a worker more often than
+// once per dwell: a quota that flaps faster than this keeps the larger
+// pool.
+const MinShrinkDwell = 10 * time.Second
+
 // Follower decides when the pool follows a new budget. Growing happens on
 // the first reading that asks for more workers: a resize up is what the
 // operator wanted, and a moment of overload costs more than a spare worker.
-// Shrinking waits until two readings in a row agree on the lower count, so
-// a quota that flaps between two values keeps the larger pool instead of
-// stopping and starting workers every period.
+// Shrinking waits until every reading over a dwell period agrees on the
+// same lower count: the dwell is the recheck interval, and at least
+// MinShrinkDwell. Counting readings alone is not enough: at a short
+// recheck, two readings a few milliseconds apart can agree by chance on a
+// quota that flips every few milliseconds, and the pool would stop and
+// start workers at the quota's pace.
 //
-// It is pure: no clock, no I/O; the caller feeds it readings.
+// It is pure: no clock, no I/O; the caller feeds it readings and the time
+// each was taken.
 type Follower struct {
 	workers int    // what the pool was last told
 	budget  string // the budget that count came from, as logged
-	lower   int    // a lower count seen once, waiting to be confirmed; 0 none
+	recheck time.Duration
+	dwell   time.Duration
+	lower   int       // a lower count seen, waiting to be confirmed; 0 none
+	since   time.Time // when lower was first seen in this run of readings
 	pinned  bool
 }
 
 // NewFollower starts from the count the pool was started with and the
-// budget behind it.
-func NewFollower(workers int, b Budget) *Follower {
-	return &Follower{workers: workers, budget: budgetText(b)}
+// budget behind it; recheck is the period of the readings (DROVER_CPU_RECHECK).
+func NewFollower(workers int, b Budget, recheck time.Duration) *Follower {
+	return &Follower{workers: workers, budget: budgetText(b), recheck: recheck, dwell: max(recheck, MinShrinkDwell)}
 }
+
+// Dwell is how long a lower count must hold before the pool shrinks to it.
+func (f *Follower) Dwell() time.Duration { return f.dwell }
 
 // Workers is the count the follower last decided.
 func (f *Follower) Workers() int { return f.workers }
@@ -95,10 +114,15 @@ func (f *Follower) Pin(n int) {
 	f.workers, f.pinned, f.lower = n, true, 0
 }
 
-// Observe takes a periodic reading b and the decision sized from it and
-// returns the count the pool should have, whether that is a change, and
-// when it is, one log line saying why.
-func (f *Follower) Observe(b Budget, d Decision) (workers int, changed bool, why string) {
+// Observe takes a periodic reading b taken at at and the decision sized
+// from it, and returns the count the pool should have, whether that is a
+// change, and when it is, one log line saying why.
+//
+// A shrink happens at the first reading at least a dwell, less half a
+// recheck period, after the first reading of the run: "the reading
+// nearest to a dwell later", so readings that arrive a little early
+// because the previous one took longer still count.
+func (f *Follower) Observe(at time.Time, b Budget, d Decision) (workers int, changed bool, why string) {
 	if f.pinned {
 		return f.workers, false, ""
 	}
@@ -106,10 +130,13 @@ func (f *Follower) Observe(b Budget, d Decision) (workers int, changed bool, why
 	case d.Workers > f.workers:
 		return f.change(b, d)
 	case d.Workers < f.workers:
-		if f.lower == d.Workers {
+		if f.lower != d.Workers {
+			f.lower, f.since = d.Workers, at
+			break
+		}
+		if at.Sub(f.since) >= f.dwell-f.recheck/2 {
 			return f.change(b, d)
 		}
-		f.lower = d.Workers
 	default:
 		f.lower = 0
 	}

@@ -3,10 +3,12 @@ package cpus
 import (
 	"fmt"
 	"math/big"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func budgetOf(cores int64) Budget {
@@ -39,7 +41,10 @@ func TestFollower(t *testing.T) {
 		{"SIGHUP with no change", 2, []step{{2, true, 2, false}, {1, false, 2, false}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := NewFollower(int(tc.start), budgetOf(tc.start))
+			// At the default recheck, the dwell is one period: two
+			// readings that agree.
+			f := NewFollower(int(tc.start), budgetOf(tc.start), MinShrinkDwell)
+			at := time.Unix(1e9, 0)
 			for i, s := range tc.steps {
 				b := budgetOf(s.cores)
 				d := Size(b, Sizing{}, 0, false)
@@ -49,7 +54,8 @@ func TestFollower(t *testing.T) {
 				if s.hup {
 					n, changed, why = f.Apply(b, d)
 				} else {
-					n, changed, why = f.Observe(b, d)
+					at = at.Add(MinShrinkDwell)
+					n, changed, why = f.Observe(at, b, d)
 				}
 				if n != s.wantWorkers || changed != s.wantChanged {
 					t.Fatalf("step %d (%d CPUs): %d workers, changed %v; want %d, %v", i, s.cores, n, changed, s.wantWorkers, s.wantChanged)
@@ -66,9 +72,9 @@ func TestFollower(t *testing.T) {
 }
 
 func TestFollowerWhy(t *testing.T) {
-	f := NewFollower(1, budgetOf(1))
+	f := NewFollower(1, budgetOf(1), time.Second)
 	b := Budget{Cores: big.NewRat(2, 1), Source: "cgroup v1 quota 200000/100000 at /sys/fs/cgroup/cpu/x"}
-	_, _, why := f.Observe(b, Size(b, Sizing{}, 0, false))
+	_, _, why := f.Observe(time.Now(), b, Size(b, Sizing{}, 0, false))
 	want := "1 → 2 workers: cpu budget was 1, now 2 (cgroup v1 quota 200000/100000 at /sys/fs/cgroup/cpu/x), rounding ceil"
 	if why != want {
 		t.Errorf("why = %q\nwant  %q", why, want)
@@ -77,17 +83,19 @@ func TestFollowerWhy(t *testing.T) {
 
 // A manual TTIN/TTOU wins over periodic readings until SIGHUP.
 func TestFollowerPin(t *testing.T) {
-	f := NewFollower(2, budgetOf(2))
+	f := NewFollower(2, budgetOf(2), shortRecheck)
 	f.Pin(5)
+	at := time.Unix(1e9, 0)
 	for range 3 {
-		if n, changed, _ := f.Observe(budgetOf(1), Size(budgetOf(1), Sizing{}, 0, false)); n != 5 || changed {
+		at = at.Add(time.Minute)
+		if n, changed, _ := f.Observe(at, budgetOf(1), Size(budgetOf(1), Sizing{}, 0, false)); n != 5 || changed {
 			t.Fatalf("pinned: %d, %v; want 5, false", n, changed)
 		}
 	}
 	if n, changed, why := f.Apply(budgetOf(3), Size(budgetOf(3), Sizing{}, 0, false)); n != 3 || !changed {
 		t.Fatalf("after SIGHUP: %d, %v (%s); want 3, true", n, changed, why)
 	}
-	if n, changed, _ := f.Observe(budgetOf(4), Size(budgetOf(4), Sizing{}, 0, false)); n != 4 || !changed {
+	if n, changed, _ := f.Observe(at, budgetOf(4), Size(budgetOf(4), Sizing{}, 0, false)); n != 4 || !changed {
 		t.Fatalf("unpinned: %d, %v; want 4, true", n, changed)
 	}
 }
@@ -219,7 +227,8 @@ func TestRereadV2(t *testing.T) {
 		}
 		return rd
 	}
-	f := NewFollower(1, read().Budget)
+	f := NewFollower(1, read().Budget, MinShrinkDwell)
+	at := time.Unix(1e9, 0)
 	set := func(file, content string) { materialize(t, root, map[string]string{file: content}) }
 	for i, s := range []struct {
 		file, content string
@@ -238,7 +247,8 @@ func TestRereadV2(t *testing.T) {
 		}
 		rd := read()
 		d := rd.Size(Sizing{WorkerMemory: 256 << 20})
-		n, _, why := f.Observe(rd.Budget, d)
+		at = at.Add(MinShrinkDwell)
+		n, _, why := f.Observe(at, rd.Budget, d)
 		if rd.Budget.Cores.RatString() != s.cores || n != s.workers || rd.MemoryOK != s.memOK {
 			t.Errorf("reading %d: %s CPUs, %d workers, memory %v; want %s, %d, %v (%s)", i, rd.Budget.Cores.RatString(), n, rd.MemoryOK, s.cores, s.workers, s.memOK, d.Reason)
 		}
@@ -247,3 +257,143 @@ func TestRereadV2(t *testing.T) {
 		}
 	}
 }
+
+// observeAt feeds one reading of cores CPUs taken at at.
+func observeAt(f *Follower, at time.Time, cores int64) (int, bool) {
+	b := budgetOf(cores)
+	n, changed, _ := f.Observe(at, b, Size(b, Sizing{}, 0, false))
+	return n, changed
+}
+
+// At the shortest recheck, a shrink waits for a lower budget that held
+// through a whole dwell: not two readings 250 ms apart.
+func TestFollowerShrinkWaitsForTheDwell(t *testing.T) {
+	f := NewFollower(2, budgetOf(2), shortRecheck)
+	if f.Dwell() != MinShrinkDwell {
+		t.Fatalf("dwell %s at recheck %s, want %s", f.Dwell(), shortRecheck, MinShrinkDwell)
+	}
+	t0 := time.Unix(1e9, 0)
+	for k := 0; ; k++ {
+		at := t0.Add(time.Duration(k) * shortRecheck)
+		n, changed := observeAt(f, at, 1)
+		if changed {
+			// The reading nearest to a dwell after the first lower one.
+			if held := at.Sub(t0); held != MinShrinkDwell {
+				t.Errorf("shrank after the lower budget held %s, want %s", held, MinShrinkDwell)
+			}
+			if n != 1 {
+				t.Errorf("shrank to %d, want 1", n)
+			}
+			return
+		}
+		if k > 100 {
+			t.Fatal("never shrank")
+		}
+	}
+}
+
+// With a recheck longer than the dwell, the dwell is the recheck: two
+// readings that agree. A reading that comes a little early (the one before
+// took long) still counts; one that comes half a period early does not.
+func TestFollowerDwellIsTheRecheckAbove(t *testing.T) {
+	const recheck = 30 * time.Second
+	t0 := time.Unix(1e9, 0)
+	for _, tc := range []struct {
+		second  time.Duration
+		shrinks bool
+	}{
+		{recheck, true},
+		{recheck - 100*time.Millisecond, true},
+		{recheck/2 + time.Millisecond, true},
+		{recheck / 3, false},
+	} {
+		f := NewFollower(2, budgetOf(2), recheck)
+		if f.Dwell() != recheck {
+			t.Fatalf("dwell %s, want the recheck %s", f.Dwell(), recheck)
+		}
+		observeAt(f, t0, 1)
+		if _, changed := observeAt(f, t0.Add(tc.second), 1); changed != tc.shrinks {
+			t.Errorf("second lower reading %s after the first: shrank %v, want %v", tc.second, changed, tc.shrinks)
+		}
+	}
+}
+
+// Anything but the same lower count starts the dwell over: the budget
+// back up, or a different lower count.
+func TestFollowerDwellStartsOver(t *testing.T) {
+	f := NewFollower(4, budgetOf(4), time.Second)
+	t0 := time.Unix(1e9, 0)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	for _, s := range []struct {
+		t       float64
+		cores   int64
+		changed bool
+	}{
+		{0, 2, false},
+		{9, 2, false},
+		{10, 4, false}, // back up: over
+		{11, 2, false},
+		{20, 3, false}, // another lower count: over
+		{29, 3, false},
+		{30, 3, true}, // 3 held from 20 to 30
+		{31, 2, false},
+		{40.5, 2, true}, // from 31, the reading nearest 41
+	} {
+		if _, changed := observeAt(f, at(s.t), s.cores); changed != s.changed {
+			t.Fatalf("t=%vs, %d CPUs: changed %v, want %v", s.t, s.cores, changed, s.changed)
+		}
+	}
+}
+
+// The promise under a quota that flaps at any pace, read at the shortest
+// recheck with jitter: a shrink only after a dwell of agreeing readings,
+// so never two shrinks (two stop-and-start cycles) within a dwell, and a
+// quota that flips every 5 ms makes exactly one change, the first growth.
+func TestFollowerFlappingQuotaAtAnyPace(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, flip := range []time.Duration{5 * time.Millisecond, 300 * time.Millisecond, 3 * time.Second, 9 * time.Second, 15 * time.Second} {
+		f := NewFollower(1, budgetOf(1), shortRecheck)
+		t0 := time.Unix(1e9, 0)
+		var changes, shrinks []time.Time
+		var lowSince time.Time
+		at := t0
+		for at.Before(t0.Add(time.Hour)) {
+			at = at.Add(shortRecheck + time.Duration(rng.IntN(20))*time.Millisecond)
+			cores := int64(1 + (at.Sub(t0)/flip)%2) // 1, 2, 1, 2, … every flip
+			if flip == 5*time.Millisecond {
+				cores = int64(1 + rng.IntN(2)) // readings land anywhere in the flips
+			}
+			before := f.Workers()
+			n, changed := observeAt(f, at, cores)
+			if cores == 2 {
+				lowSince = time.Time{}
+			} else if lowSince.IsZero() {
+				lowSince = at
+			}
+			if !changed {
+				continue
+			}
+			changes = append(changes, at)
+			if n < before {
+				if held := at.Sub(lowSince); held < MinShrinkDwell-shortRecheck/2 {
+					t.Errorf("flips every %s: shrank at %s after the lower budget held only %s", flip, at.Sub(t0), held)
+				}
+				if len(shrinks) > 0 && at.Sub(shrinks[len(shrinks)-1]) < MinShrinkDwell-shortRecheck/2 {
+					t.Errorf("flips every %s: two shrinks %s apart", flip, at.Sub(shrinks[len(shrinks)-1]))
+				}
+				shrinks = append(shrinks, at)
+			}
+		}
+		if flip < MinShrinkDwell && len(changes) != 1 {
+			t.Errorf("quota flipping every %s: %d changes in an hour, want 1 (the first growth)", flip, len(changes))
+		}
+		if flip > MinShrinkDwell && len(shrinks) == 0 {
+			t.Errorf("quota steady for %s at a time: never shrank", flip)
+		}
+		t.Logf("flips every %s: %d changes in an hour", flip, len(changes))
+	}
+}
+
+// shortRecheck is the shortest DROVER_CPU_RECHECK drover accepts
+// (config.MinRecheck).
+const shortRecheck = 250 * time.Millisecond

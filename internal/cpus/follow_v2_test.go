@@ -1,6 +1,9 @@
 package cpus
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // An in-place resize on cgroup v2 rewrites two cpu.max files, the pod's and
 // the container's, one after the other (the pod's first when growing, the
@@ -26,7 +29,8 @@ func TestRereadV2PodResize(t *testing.T) {
 		}
 		return rd
 	}
-	f := NewFollower(1, read().Budget)
+	f := NewFollower(1, read().Budget, MinShrinkDwell)
+	at := time.Unix(1e9, 0)
 	for i, s := range []struct {
 		file, content string
 		cores, source string
@@ -44,7 +48,8 @@ func TestRereadV2PodResize(t *testing.T) {
 	} {
 		materialize(t, root, map[string]string{s.file: s.content})
 		rd := read()
-		n, changed, why := f.Observe(rd.Budget, rd.Size(Sizing{}))
+		at = at.Add(MinShrinkDwell)
+		n, changed, why := f.Observe(at, rd.Budget, rd.Size(Sizing{}))
 		if got := rd.Budget.Cores.RatString(); got != s.cores || rd.Budget.Source != s.source || n != s.workers || changed != s.changed {
 			t.Errorf("reading %d: %s CPUs (%s), %d workers, changed %v; want %s (%s), %d, %v",
 				i, got, rd.Budget.Source, n, changed, s.cores, s.source, s.workers, s.changed)

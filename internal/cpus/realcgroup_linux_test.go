@@ -181,6 +181,7 @@ func TestRealCgroupV1Resize(t *testing.T) {
 	h.moveTo(dir)
 
 	var f *Follower
+	at := time.Unix(1e9, 0)
 	for i, s := range []struct {
 		quota, move string
 		cores       string
@@ -209,10 +210,11 @@ func TestRealCgroupV1Resize(t *testing.T) {
 		b := Budget{Cores: cores, Source: strings.SplitN(got, "source=", 2)[1]}
 		d := Size(b, Sizing{}, 0, false)
 		if f == nil {
-			f = NewFollower(d.Workers, b)
+			f = NewFollower(d.Workers, b, MinShrinkDwell)
 			continue
 		}
-		n, changed, why := f.Observe(b, d)
+		at = at.Add(MinShrinkDwell) // the readings stand for the default recheck
+		n, changed, why := f.Observe(at, b, d)
 		if n != s.workers {
 			t.Errorf("reading %d: %d workers, want %d", i, n, s.workers)
 		}
