@@ -180,3 +180,38 @@ func exitCode(err error) int {
 	}
 	return -1
 }
+
+// The project's Dockerfile shows the same release snippets as README's
+// Install section, line for line, so the one that no test runs cannot
+// drift from the one that install_test.go runs.
+func TestDockerfileMatchesReadme(t *testing.T) {
+	b, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, release, ok := strings.Cut(string(b), "# Or take a release")
+	if !ok {
+		t.Fatal(`the Dockerfile's comment has no "# Or take a release" part`)
+	}
+	readme := map[string]bool{}
+	for _, bl := range installBlocks(t) {
+		for _, l := range strings.Split(bl.text, "\n") {
+			readme[l] = true
+		}
+	}
+	n := 0
+	for _, l := range strings.Split(release, "\n")[1:] {
+		if !strings.HasPrefix(l, "#") {
+			break
+		}
+		if snippet, ok := strings.CutPrefix(l, "#   "); ok {
+			n++
+			if !readme[snippet] {
+				t.Errorf("the Dockerfile shows %q, which README's Install section does not", snippet)
+			}
+		}
+	}
+	if n < 5 {
+		t.Errorf("found %d snippet lines in the Dockerfile's release part, want the binary's and the image's", n)
+	}
+}

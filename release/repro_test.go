@@ -14,10 +14,10 @@ import (
 // TestReproducible builds the release again as another machine would: from
 // a copy of the tree at another path, under another host name, time zone
 // and umask, and compares every file byte for byte. It shares the Go build
-// cache with the first build (with -trimpath the path is not part of the
-// cache key, so it costs under a minute); .ci/run makes the first build
-// with an empty cache, so there a cold compile is compared with a cached
-// one.
+// cache with the first build (DROVER_RELEASE_GOCACHE, else go's own; with
+// -trimpath the path is not part of the cache key, so it costs under a
+// minute); .ci/run makes the first build into an empty cache, so there a
+// cold compile is compared with a cached one.
 func TestReproducible(t *testing.T) {
 	needRoot(t) // unshare --uts
 	git := needCmd(t, "git")
@@ -60,6 +60,9 @@ func TestReproducible(t *testing.T) {
 	cmd := exec.CommandContext(ctx, unshare, "--uts", "sh", "-c", `hostname drover-second-machine && umask 077 && exec "$@"`, "sh",
 		filepath.Join(src, "release", "build"), version, out)
 	cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH="+sde, "TZ=Asia/Tokyo", "TMPDIR="+t.TempDir())
+	if c := os.Getenv("DROVER_RELEASE_GOCACHE"); c != "" {
+		cmd.Env = append(cmd.Env, "GOCACHE="+c)
+	}
 	start := time.Now()
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("second release/build: %v\n%s", err, b)
