@@ -23,9 +23,10 @@ import (
 )
 
 // qemuLost are the signals that qemu-user (Debian's qemu-user-static 7.2)
-// does not deliver to the guest as themselves: it maps the host's
-// real-time signals onto the guest's shifted down by two, so host 35 and
-// 36 arrive as 33 and 34, which drover leaves to the Go runtime and the C
+// does not deliver to the guest as themselves: it hands the host's
+// real-time signals to the guest shifted down by two (host 37–64 arrive as
+// 35–62, and go back up when drover forwards them), so host 35 and 36
+// arrive as 33 and 34, which drover leaves to the Go runtime and the C
 // library. Everything else a user sends arrives and is forwarded.
 // sigRTMax is the highest real-time signal.
 const sigRTMax = syscall.Signal(64)

@@ -100,6 +100,9 @@ func podmanRun(args ...string) []string {
 
 func TestInstallFromReadme(t *testing.T) {
 	needRoot(t)
+	if !regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`).MatchString(version) {
+		t.Fatalf("README's commands name a release such as %s; a pre-release (%s) has other package names", readmeVersion, version)
+	}
 	blocks := installBlocks(t)
 	files := serve(t, http.StripPrefix("/v"+version+"/", http.FileServer(http.Dir(outDir))))
 	registry := serveImage(t)
