@@ -131,5 +131,13 @@ func decide(sig syscall.Signal, pool, hupReload bool) action {
 
 // stopSelf suspends drover after its child's process group was stopped, as
 // dumb-init does, so a shell's job control sees the whole job stop. PID 1
-// cannot be stopped from inside its namespace; then this does nothing.
-func stopSelf() { _ = unix.Kill(os.Getpid(), unix.SIGSTOP) }
+// cannot be stopped from inside its namespace, and must not try: the
+// kernel ignores the SIGSTOP but still discards a SIGCONT pending for
+// drover, and a CONT that arrived in that moment would never reach the
+// child.
+func stopSelf() {
+	if os.Getpid() == 1 {
+		return
+	}
+	_ = unix.Kill(os.Getpid(), unix.SIGSTOP)
+}
