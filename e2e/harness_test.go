@@ -60,24 +60,6 @@ type opts struct {
 	container []string
 }
 
-// needRoot skips tests that need root (PID namespaces, cgroups, users).
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for PID namespaces (unshare --pid), cgroups and DROVER_USER; run the suite as root, as CI does")
-	}
-}
-
-// needCmd skips the test when a program it is about is not installed.
-func needCmd(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s is not installed", name)
-	}
-	return p
-}
-
 // argv is the command line that runs drover with args under o.
 func (o opts) argv(args []string) []string {
 	sourcesOnce.Do(func() { readSources("..") })
@@ -108,7 +90,7 @@ func baseEnv() []string {
 func command(t *testing.T, o opts, args ...string) *exec.Cmd {
 	t.Helper()
 	if o.pidns {
-		needRoot(t)
+		require(t, "root")
 	}
 	argv := o.argv(args)
 	cmd := exec.Command(argv[0], argv[1:]...)
@@ -183,23 +165,23 @@ func (d *drover) cleanup() {
 	}
 }
 
-// child finds the first child of pid (drover, under unshare).
+// child finds the first child of pid (drover, under unshare), or pid if
+// it exited before.
 func (d *drover) child(pid int) int {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	d.t.Helper()
+	return eventually(d.t, 10*time.Second, "drover to start under unshare", func() (int, bool) {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
 		if f := strings.Fields(string(b)); len(f) > 0 {
 			n, _ := strconv.Atoi(f[0])
-			return n
+			return n, true
 		}
 		select {
 		case <-d.done:
-			return pid
-		case <-time.After(5 * time.Millisecond): // /proc has no event to wait on
+			return pid, true
+		default:
+			return 0, false
 		}
-	}
-	d.t.Fatalf("drover did not start under unshare")
-	return 0
+	})
 }
 
 // exitCode is the status as a shell reports it: 128+n for death by signal n.
@@ -286,6 +268,18 @@ func (d *drover) settleLog() {
 		case <-time.After(200 * time.Millisecond):
 			return
 		}
+	}
+}
+
+// alive fails the test if drover has exited: for waits inside eventually
+// that only make sense while it runs.
+func (d *drover) alive(what string) {
+	d.t.Helper()
+	select {
+	case <-d.done:
+		d.settleLog()
+		d.t.Fatalf("drover exited (code %d) while waiting for %s", d.code, what)
+	default:
 	}
 }
 

@@ -27,6 +27,10 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
+	if err := checkRequireList(os.Getenv(requireEnv)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
 	dir, err := os.MkdirTemp("", "drover-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

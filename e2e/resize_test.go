@@ -36,18 +36,19 @@ const anyResize = `resizing the pool`
 // /metrics in step, and the worker that stays is never restarted.
 func TestResizeFollowsCgroupQuota(t *testing.T) {
 	t.Parallel()
-	cg := newCPUCgroup(t, "quota", 1)
+	require(t, "two-cpus")
+	cg := cpuCgroup(t, 1)
 	d := start(t, opts{health: true, shell: cg.join(), env: []string{oneReader, "DROVER_WORKERS=auto"}}, "--", "sleep", "1000")
 	d.waitLog(`worker started worker=0 `, 1, 10*time.Second)
-	reads := watchReads(t, cg.quotaFile(), "")
+	reads := watchReads(t, cg.file("cpu.cfs_quota_us"), "")
 	first := d.workerPids()[0]
 
-	cg.set(2)
+	cg.setCores(2)
 	d.waitLog(resizeLine(1, 2, "1", 2, cg.source(2)), 1, 15*time.Second)
 	d.waitLog(`worker started worker=1 `, 1, 5*time.Second)
 	checkBudget(t, d, 2, 1, 1, cg.source(2))
 
-	cg.set(1)
+	cg.setCores(1)
 	base := reads.count()
 	d.waitLog(resizeLine(2, 1, "2", 1, cg.source(1)), 1, 30*time.Second)
 	if n := reads.count() - base; n < 2 {
@@ -84,7 +85,7 @@ func checkBudget(t *testing.T, d *drover, cores, from float64, changes uint64, s
 	if !strings.Contains(c.Reason, source) {
 		t.Errorf("/status cpu.reason %q does not name %s", c.Reason, source)
 	}
-	got := hzCanon(d.metrics(), "drover_cpu_budget_cores", "drover_cpu_budget_changes_total", "drover_workers_desired")
+	got := canonMetrics(d.metrics(), "drover_cpu_budget_cores", "drover_cpu_budget_changes_total", "drover_workers_desired")
 	want := fmt.Sprintf(`# TYPE drover_cpu_budget_cores gauge
 drover_cpu_budget_cores %v
 # TYPE drover_cpu_budget_changes_total counter
@@ -97,25 +98,11 @@ drover_workers_desired %v
 	}
 }
 
-// writeAtomically replaces path's content in one step, as the kubelet
-// does for a Downward API volume (it swaps a symlink): a reader never sees
-// the file empty or half written.
-func writeAtomically(t *testing.T, path, content string) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // An in-place resize seen through DROVER_CPU_FILE, the Downward API volume
 // file the kubelet updates while the environment stays as it was.
 func TestResizeFollowsCPUFile(t *testing.T) {
 	t.Parallel()
-	needCPUs(t, 2)
+	require(t, "two-cpus")
 	dir := t.TempDir()
 	file := filepath.Join(dir, "cpu_limit")
 	writeAtomically(t, file, "1000\n")
@@ -148,22 +135,23 @@ func TestResizeFollowsCPUFile(t *testing.T) {
 // quota stays at 1, the second reading of it shrinks the pool.
 func TestResizeFlappingQuotaDoesNotFlap(t *testing.T) {
 	t.Parallel()
-	cg := newCPUCgroup(t, "flap", 1)
+	require(t, "two-cpus")
+	cg := cpuCgroup(t, 1)
 	d := start(t, opts{health: true, shell: cg.join(), env: []string{oneReader, "DROVER_WORKERS=auto", "DROVER_CPU_RECHECK=300ms"}},
 		"--", "sleep", "1000")
 	d.waitLog(`worker started worker=0 `, 1, 10*time.Second)
-	reads := watchReads(t, cg.quotaFile(), "")
+	reads := watchReads(t, cg.file("cpu.cfs_quota_us"), "")
 
 	// Each reading sees the other value: the flip follows each read.
 	const flips = 11
 	cores := 2
-	cg.set(cores)
+	cg.setCores(cores)
 	base := reads.count()
 	for i := 1; i <= flips; i++ {
 		reads.waitFor(base+i, 5*time.Second)
 		if i < flips {
 			cores = 3 - cores
-			cg.set(cores)
+			cg.setCores(cores)
 		}
 	}
 	// The readings saw 2, 1, 2, …, 2.
@@ -174,7 +162,7 @@ func TestResizeFlappingQuotaDoesNotFlap(t *testing.T) {
 		t.Errorf("/status desired %d, cpu.changes %d after the flapping; want 2 and 1", st.Desired, st.CPU.Changes)
 	}
 
-	cg.set(1)
+	cg.setCores(1)
 	base = reads.count()
 	shrink := resizeLine(2, 1, "2", 1, cg.source(1))
 	d.waitLog(shrink, d.count(shrink)+1, 5*time.Second)
@@ -192,15 +180,16 @@ func TestResizeFlappingQuotaDoesNotFlap(t *testing.T) {
 // included, without waiting for a second reading.
 func TestResizeSighupAndManualPin(t *testing.T) {
 	t.Parallel()
-	cg := newCPUCgroup(t, "pin", 2)
+	require(t, "two-cpus")
+	cg := cpuCgroup(t, 2)
 	d := start(t, opts{health: true, shell: cg.join(), env: []string{oneReader, "DROVER_WORKERS=auto", "DROVER_CPU_RECHECK=1s"}},
 		"--", "sleep", "1000")
 	d.waitLog(`worker started worker=1 `, 1, 10*time.Second)
-	reads := watchReads(t, cg.quotaFile(), "")
+	reads := watchReads(t, cg.file("cpu.cfs_quota_us"), "")
 
 	d.signal(syscall.SIGTTIN)
 	d.waitLog(`adding a worker workers=3`, 1, 5*time.Second)
-	cg.set(1)
+	cg.setCores(1)
 	base := reads.count()
 	reads.waitFor(base+3, 10*time.Second) // unpinned, the second would shrink the pool
 	if st := d.status(); d.count(anyResize) != 0 || st.Desired != 3 {
@@ -216,7 +205,7 @@ func TestResizeSighupAndManualPin(t *testing.T) {
 		t.Errorf("SIGHUP shrank the pool after %d readings, want at once (its own one)", n)
 	}
 
-	cg.set(2) // the pin is gone: the next reading grows the pool
+	cg.setCores(2) // the pin is gone: the next reading grows the pool
 	d.waitLog(resizeLine(1, 2, "1", 2, cg.source(2)), 1, 5*time.Second)
 
 	d.signal(syscall.SIGTTOU)
@@ -234,15 +223,16 @@ func TestResizeSighupAndManualPin(t *testing.T) {
 // more, and the one with 0 still has 1 worker.
 func TestResizeRecheckZeroIsOff(t *testing.T) {
 	t.Parallel()
-	cg := newCPUCgroup(t, "off", 1)
+	require(t, "two-cpus")
+	cg := cpuCgroup(t, 1)
 	off := start(t, opts{health: true, shell: cg.join(), env: []string{oneReader, "DROVER_WORKERS=auto", "DROVER_CPU_RECHECK=0"}},
 		"--", "sleep", "1000")
 	on := start(t, opts{shell: cg.join(), env: []string{oneReader, "DROVER_WORKERS=auto", "DROVER_CPU_RECHECK=1s"}}, "--", "sleep", "1000")
 	off.waitLog(`worker started worker=0 `, 1, 10*time.Second)
 	on.waitLog(`worker started worker=0 `, 1, 10*time.Second)
-	reads := watchReads(t, cg.quotaFile(), "")
+	reads := watchReads(t, cg.file("cpu.cfs_quota_us"), "")
 
-	cg.set(2)
+	cg.setCores(2)
 	on.waitLog(resizeLine(1, 2, "1", 2, cg.source(2)), 1, 5*time.Second)
 	reads.waitFor(reads.count()+2, 5*time.Second)
 	if st := off.status(); off.count(anyResize) != 0 || off.count(`worker started`) != 1 || st.Desired != 1 || st.CPU.Changes != 0 {
@@ -259,7 +249,8 @@ func TestResizeRecheckZeroIsOff(t *testing.T) {
 // where nobody accepts; the other slot keeps its socket and its worker.
 func TestResizeShrinkReleasesReuseportSlot(t *testing.T) {
 	t.Parallel()
-	cg := newCPUCgroup(t, "reuse", 2)
+	require(t, "two-cpus")
+	cg := cpuCgroup(t, 2)
 	d := start(t, opts{health: true, shell: cg.join(), env: []string{oneReader, "DROVER_WORKERS=auto", "DROVER_CPU_RECHECK=300ms",
 		"DROVER_LISTEN=127.0.0.1:0", "DROVER_REUSEPORT=true"}}, workerArgs(t, "hz-worker")...)
 	var app string
@@ -282,24 +273,19 @@ func TestResizeShrinkReleasesReuseportSlot(t *testing.T) {
 		t.Fatalf("sockets per slot %v, want two different ones", sock)
 	}
 
-	cg.set(1)
+	cg.setCores(1)
 	d.waitLog(resizeLine(2, 1, "2", 1, cg.source(1)), 1, 5*time.Second)
 	waitFile(t, filepath.Join(d.dir, "term."+strconv.Itoa(slot["1"])), `^\d+$`, 5*time.Second)
 	d.waitLog(fmt.Sprintf(`worker stopped worker=1 pid=%d status="exit 0"`, slot["1"]), 1, 10*time.Second)
-	deadline := time.Now().Add(5 * time.Second)
-	for sockInodes(d.pid)[sock["1"]] {
-		if time.Now().After(deadline) {
-			t.Fatalf("drover still holds removed slot 1's socket %s after its worker stopped", sock["1"])
-		}
-		time.Sleep(10 * time.Millisecond) // polling /proc: no event to wait on
-	}
+	eventually(t, 5*time.Second, "drover to close removed slot 1's socket "+sock["1"]+" after its worker stopped",
+		func() (map[string]bool, bool) { s := sockInodes(d.pid); return s, !s[sock["1"]] })
 	if !sockInodes(d.pid)[sock["0"]] {
 		t.Errorf("slot 0's socket %s was closed too", sock["0"])
 	}
 	// A request queued on a leftover socket would wait for its timeout.
 	want := fmt.Sprintf("worker 0 pid %d\n", slot["0"])
 	for i := 0; i < 20; i++ {
-		code, body, err := hzTryGet(app)
+		code, body, err := tryGet(app)
 		if err != nil || code != 200 || body != want {
 			t.Fatalf("request %d after the shrink: %d %q %v; want %q", i, code, body, err, want)
 		}

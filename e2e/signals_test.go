@@ -10,10 +10,8 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -52,44 +50,22 @@ func (d *drover) recorded(id string, sig syscall.Signal, n int) {
 	d.waitLog(fmt.Sprintf(`^sig-record %s got %d$`, regexp.QuoteMeta(id), int(sig)), n, 15*time.Second)
 }
 
-// procState is the state letter of /proc/PID/stat ('T' when stopped).
-func procState(pid int) byte {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return 0
-	}
-	return s[i+2]
-}
-
 // waitState waits until every pid is stopped ('T') or, with stopped false,
 // none is.
 func waitState(t *testing.T, stopped bool, pids ...int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually(t, 10*time.Second, fmt.Sprintf("stopped=%v of %v", stopped, pids), func() ([]string, bool) {
 		ok := true
+		var got []string
 		for _, p := range pids {
-			if (procState(p) == 'T') != stopped {
+			st := procState(p)
+			got = append(got, fmt.Sprintf("%d:%c", p, st))
+			if (st == 'T') != stopped {
 				ok = false
 			}
 		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			var got []string
-			for _, p := range pids {
-				got = append(got, fmt.Sprintf("%d:%c", p, procState(p)))
-			}
-			t.Fatalf("timed out waiting for stopped=%v: %v", stopped, got)
-		}
-		time.Sleep(5 * time.Millisecond) // /proc has no event to wait on
-	}
+		return got, ok
+	})
 }
 
 // noStackDump fails the test if drover's output holds a Go stack dump.
@@ -110,7 +86,7 @@ func TestSignalForwardPlain(t *testing.T) {
 	for _, pidns := range []bool{false, true} {
 		t.Run(fmt.Sprintf("pid1=%v", pidns), func(t *testing.T) {
 			if pidns {
-				needRoot(t)
+				require(t, "root")
 			}
 			d := start(t, opts{pidns: pidns, env: []string{"DROVER_STOP_TIMEOUT=60s"}},
 				workerArgs(t, "sig-record")...)
@@ -147,7 +123,7 @@ func TestSignalForwardPlain(t *testing.T) {
 // own reaches every worker, HUP too with DROVER_HUP=forward, and so do TSTP
 // and CONT (job control is plain mode's).
 func TestSignalForwardPool(t *testing.T) {
-	needRoot(t)
+	require(t, "root")
 	d := start(t, opts{pidns: true, env: []string{"DROVER_WORKERS=2", "DROVER_HUP=forward", "DROVER_DRAIN_DELAY=0s"}},
 		workerArgs(t, "sig-record")...)
 	d.waitLog(`^sig-record \d+ ready`, 2, 15*time.Second)
@@ -184,15 +160,14 @@ func TestSignalExitCodes(t *testing.T) {
 	// reports that, as PID 1 too: SEGV and ABRT sent with kill kill the
 	// child, not drover (and no core file is left behind).
 	for _, pidns := range []bool{false, true} {
-		if pidns && os.Geteuid() != 0 {
-			continue
-		}
-		for _, sig := range []syscall.Signal{unix.SIGUSR1, unix.SIGTERM, unix.SIGINT, unix.SIGSEGV, unix.SIGABRT} {
-			d := start(t, opts{pidns: pidns, shell: "ulimit -c 0"}, "-v", "--", "sleep", "1000")
-			d.waitLog(`worker started`, 1, 15*time.Second)
-			d.stopWith(sig, 128+int(sig))
-			d.noStackDump()
-		}
+		t.Run(fmt.Sprintf("forwarded/pid1=%v", pidns), func(t *testing.T) {
+			for _, sig := range []syscall.Signal{unix.SIGUSR1, unix.SIGTERM, unix.SIGINT, unix.SIGSEGV, unix.SIGABRT} {
+				d := start(t, opts{pidns: pidns, shell: "ulimit -c 0"}, "-v", "--", "sleep", "1000")
+				d.waitLog(`worker started`, 1, 15*time.Second)
+				d.stopWith(sig, 128+int(sig))
+				d.noStackDump()
+			}
+		})
 	}
 }
 
@@ -227,7 +202,7 @@ func TestSignalInheritedConfig(t *testing.T) {
 	for _, pidns := range []bool{false, true} {
 		t.Run(fmt.Sprintf("pid1=%v", pidns), func(t *testing.T) {
 			if pidns {
-				needRoot(t)
+				require(t, "root")
 			}
 			t.Run("ignored", func(t *testing.T) {
 				o := opts{pidns: pidns, shell: "trap '' HUP INT TSTP TTIN TTOU"}
@@ -286,7 +261,7 @@ func TestSignalJobControl(t *testing.T) {
 	for _, pidns := range []bool{false, true} {
 		t.Run(fmt.Sprintf("pid1=%v", pidns), func(t *testing.T) {
 			if pidns {
-				needRoot(t)
+				require(t, "root")
 			}
 			d := start(t, opts{pidns: pidns}, "-v", "--", "sleep", "1000")
 			d.waitLog(`worker started`, 1, 15*time.Second)
