@@ -94,22 +94,22 @@ func (c *clientLoops) finish() []clientResult {
 	return c.results
 }
 
-// probe is one poll of /readyz or /livez.
-type probe struct {
+// healthAnswer is one poll of /readyz or /livez.
+type healthAnswer struct {
 	at   time.Time // when the answer came: latencies measured from it are upper bounds
 	code int       // 0: no answer
 }
 
 // pollHealth asks path every 10 ms, as a fast kubelet would, until stop.
-func pollHealth(addr, path string, stop <-chan struct{}) <-chan []probe {
-	out := make(chan []probe, 1)
+func pollHealth(addr, path string, stop <-chan struct{}) <-chan []healthAnswer {
+	out := make(chan []healthAnswer, 1)
 	go func() {
-		var ps []probe
+		var ps []healthAnswer
 		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
 		for {
 			code, _, _ := tryGet("http://" + addr + path)
-			ps = append(ps, probe{time.Now(), code})
+			ps = append(ps, healthAnswer{time.Now(), code})
 			select {
 			case <-stop:
 				out <- ps
@@ -183,7 +183,7 @@ func TestHealthDrainKeepsServing(t *testing.T) {
 	}
 
 	probes := <-readyz
-	flip := firstAt(probes, func(p probe) bool { return p.code == http.StatusServiceUnavailable })
+	flip := firstAt(probes, func(p healthAnswer) bool { return p.code == http.StatusServiceUnavailable })
 	switch {
 	case flip.IsZero():
 		t.Fatal("/readyz never answered 503")
@@ -315,7 +315,7 @@ func (c *clientLoops) served() int {
 	return ok
 }
 
-func firstAt(ps []probe, match func(probe) bool) time.Time {
+func firstAt(ps []healthAnswer, match func(healthAnswer) bool) time.Time {
 	for _, p := range ps {
 		if match(p) {
 			return p.at
