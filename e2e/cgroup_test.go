@@ -136,6 +136,15 @@ func (c *cgroup) source(cores int) string {
 	return fmt.Sprintf("cgroup v1 quota %d/100000 at %s", cores*100000, c.dir)
 }
 
+// pidsCgroup is a pids cgroup whose pids.max is max; below pids.current,
+// pids.max makes every fork fail with EAGAIN.
+func pidsCgroup(t *testing.T, max int) *cgroup {
+	t.Helper()
+	c := newCgroup(t, "pids")
+	c.set("pids.max", max)
+	return c
+}
+
 // drover started inside a real cgroup v1 limited to 1.5 CPUs sizes its pool
 // at 2 workers (ceil), says why in one log line, and shows the budget in
 // /status.

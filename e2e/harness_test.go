@@ -331,3 +331,40 @@ func (d *drover) workerPids() map[int][]int {
 	}
 	return out
 }
+
+// killWorker SIGKILLs the current worker of slot id without waiting for
+// a replacement, which may never come.
+func (d *drover) killWorker(id int) int {
+	d.t.Helper()
+	pids := d.workerPids()[id]
+	if len(pids) == 0 {
+		d.t.Fatalf("slot %d has no worker", id)
+	}
+	pid := pids[len(pids)-1]
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		d.t.Fatalf("kill -9 worker %d pid %d: %v", id, pid, err)
+	}
+	return len(pids)
+}
+
+// killAndReplace SIGKILLs the current worker of slot id and waits for its
+// replacement; it returns the replacement's pid.
+func (d *drover) killAndReplace(id int) int {
+	d.t.Helper()
+	started := d.killWorker(id)
+	d.waitLog(fmt.Sprintf(`worker started worker=%d `, id), started+1, 10*time.Second)
+	pids := d.workerPids()[id]
+	return pids[len(pids)-1]
+}
+
+// noCrash fails on the signs of a drover that crashed or misreported a
+// refused fork: a Go stack dump, a runtime abort, "exit 126".
+func (d *drover) noCrash() {
+	d.t.Helper()
+	d.noStackDump()
+	for _, bad := range []string{`pthread_create`, `failed to create new OS thread`, `exit 126`, `SIGABRT`} {
+		if n := d.count(bad); n > 0 {
+			d.t.Errorf("%d log lines match %q", n, bad)
+		}
+	}
+}
