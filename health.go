@@ -29,6 +29,11 @@ func (d *daemon) openHealth() (err error) {
 	if err := checkHealthAddr(addr, d.set.Addrs()); err != nil {
 		return err
 	}
+	if m := d.s.MinReady; !m.Percent && m.N > d.workers {
+		// Capped, so that scaling down never makes readiness impossible;
+		// but a count above the pool is likely a mistake worth a line.
+		d.log.Warn(fmt.Sprintf("DROVER_MIN_READY=%d is more than the %d workers: /readyz passes when all of them are ready", m.N, d.workers))
+	}
 	src := poolSource{pool: d.pool, usage: d.usage, cpu: d.budget.view, minReady: health.MinReady(d.s.MinReady), started: time.Now()}
 	names := healthNames()
 	d.srv, err = health.New(health.Options{

@@ -32,8 +32,7 @@ func podman(args ...string) *exec.Cmd {
 // the test ends, so runs leave no images behind.
 func containerImage(t *testing.T) string {
 	t.Helper()
-	needRoot(t)
-	needCmd(t, "podman")
+	require(t, "root", "podman")
 	dir := t.TempDir()
 	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "drover"), ".")
 	build.Dir = ".."
@@ -41,13 +40,7 @@ func containerImage(t *testing.T) string {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("static build: %v: %s", err, out)
 	}
-	b, err := os.ReadFile(testdata("container/Containerfile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "Containerfile"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	copyFile(t, testdata("container/Containerfile"), filepath.Join(dir, "Containerfile"), 0o644)
 	name := fmt.Sprintf("localhost/drover-e2e:%d-%d", os.Getpid(), time.Now().UnixNano())
 	if out, err := podman("build", "-q", "-t", name, dir).CombinedOutput(); err != nil {
 		t.Fatalf("podman build: %v: %s", err, out)
@@ -125,10 +118,10 @@ func testContainerReload(t *testing.T, img string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hz := t.TempDir()
+	triggers := t.TempDir()
 	app := freeAddr(t)
 	d, name := startContainer(t, img, []string{"--network", "host",
-		"-v", exe + ":/e2e-worker:ro", "-v", hz + ":/hz",
+		"-v", exe + ":/e2e-worker:ro", "-v", triggers + ":/hz",
 		"-e", "DROVER_WORKERS=2", "-e", "DROVER_LISTEN=" + app, "-e", "DROVER_HEALTH_ADDR=off", "-e", "DROVER_READY=notify",
 		"-e", "HZ_DIR=/hz", "-e", "HZ_READY=1", "-e", workerEnv + "=hz-worker",
 	}, "/e2e-worker")

@@ -15,7 +15,7 @@ import (
 
 // Every exit code passes through in plain-init (restart never) mode, as PID 1.
 func TestExitCodesPassThrough(t *testing.T) {
-	needRoot(t)
+	require(t, "root")
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
 	var mu sync.Mutex
@@ -42,7 +42,7 @@ func TestExitCodesPassThrough(t *testing.T) {
 
 // A worker killed by signal n makes drover exit 128+n, like a shell.
 func TestDeathBySignalGives128PlusN(t *testing.T) {
-	needRoot(t)
+	require(t, "root")
 	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGABRT,
 		syscall.SIGKILL, syscall.SIGUSR1, syscall.SIGSEGV, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGALRM, syscall.SIGTERM} {
 		cmd := command(t, opts{pidns: true}, "sh", "-c", fmt.Sprintf("kill -%d $$", int(sig)))
@@ -313,8 +313,7 @@ func TestHelpListsEveryVariable(t *testing.T) {
 // waitRecords waits until record.sh has written at least n files.
 func waitRecords(t *testing.T, dir string, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	return eventually(t, 10*time.Second, fmt.Sprintf("%d workers to record their start", n), func() ([]string, bool) {
 		m, _ := filepath.Glob(filepath.Join(dir, "*.*"))
 		var started []string
 		for _, f := range m {
@@ -322,12 +321,6 @@ func waitRecords(t *testing.T, dir string, n int) []string {
 				started = append(started, f)
 			}
 		}
-		if len(started) >= n {
-			return started
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d workers recorded their start", len(started), n)
-		}
-		time.Sleep(10 * time.Millisecond) // polling files: no event to wait on
-	}
+		return started, len(started) >= n
+	})
 }

@@ -60,24 +60,6 @@ type opts struct {
 	container []string
 }
 
-// needRoot skips tests that need root (PID namespaces, cgroups, users).
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for PID namespaces (unshare --pid), cgroups and DROVER_USER; run the suite as root, as CI does")
-	}
-}
-
-// needCmd skips the test when a program it is about is not installed.
-func needCmd(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s is not installed", name)
-	}
-	return p
-}
-
 // argv is the command line that runs drover with args under o.
 func (o opts) argv(args []string) []string {
 	sourcesOnce.Do(func() { readSources("..") })
@@ -108,7 +90,7 @@ func baseEnv() []string {
 func command(t *testing.T, o opts, args ...string) *exec.Cmd {
 	t.Helper()
 	if o.pidns {
-		needRoot(t)
+		require(t, "root")
 	}
 	argv := o.argv(args)
 	cmd := exec.Command(argv[0], argv[1:]...)
@@ -183,23 +165,23 @@ func (d *drover) cleanup() {
 	}
 }
 
-// child finds the first child of pid (drover, under unshare).
+// child finds the first child of pid (drover, under unshare), or pid if
+// it exited before.
 func (d *drover) child(pid int) int {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	d.t.Helper()
+	return eventually(d.t, 10*time.Second, "drover to start under unshare", func() (int, bool) {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
 		if f := strings.Fields(string(b)); len(f) > 0 {
 			n, _ := strconv.Atoi(f[0])
-			return n
+			return n, true
 		}
 		select {
 		case <-d.done:
-			return pid
-		case <-time.After(5 * time.Millisecond): // /proc has no event to wait on
+			return pid, true
+		default:
+			return 0, false
 		}
-	}
-	d.t.Fatalf("drover did not start under unshare")
-	return 0
+	})
 }
 
 // exitCode is the status as a shell reports it: 128+n for death by signal n.
@@ -289,6 +271,18 @@ func (d *drover) settleLog() {
 	}
 }
 
+// alive fails the test if drover has exited: for waits inside eventually
+// that only make sense while it runs.
+func (d *drover) alive(what string) {
+	d.t.Helper()
+	select {
+	case <-d.done:
+		d.settleLog()
+		d.t.Fatalf("drover exited (code %d) while waiting for %s", d.code, what)
+	default:
+	}
+}
+
 func (d *drover) signal(sig syscall.Signal) {
 	d.t.Helper()
 	if err := syscall.Kill(d.pid, sig); err != nil {
@@ -336,4 +330,41 @@ func (d *drover) workerPids() map[int][]int {
 		}
 	}
 	return out
+}
+
+// killWorker SIGKILLs the current worker of slot id without waiting for
+// a replacement, which may never come.
+func (d *drover) killWorker(id int) int {
+	d.t.Helper()
+	pids := d.workerPids()[id]
+	if len(pids) == 0 {
+		d.t.Fatalf("slot %d has no worker", id)
+	}
+	pid := pids[len(pids)-1]
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		d.t.Fatalf("kill -9 worker %d pid %d: %v", id, pid, err)
+	}
+	return len(pids)
+}
+
+// killAndReplace SIGKILLs the current worker of slot id and waits for its
+// replacement; it returns the replacement's pid.
+func (d *drover) killAndReplace(id int) int {
+	d.t.Helper()
+	started := d.killWorker(id)
+	d.waitLog(fmt.Sprintf(`worker started worker=%d `, id), started+1, 10*time.Second)
+	pids := d.workerPids()[id]
+	return pids[len(pids)-1]
+}
+
+// noCrash fails on the signs of a drover that crashed or misreported a
+// refused fork: a Go stack dump, a runtime abort, "exit 126".
+func (d *drover) noCrash() {
+	d.t.Helper()
+	d.noStackDump()
+	for _, bad := range []string{`pthread_create`, `failed to create new OS thread`, `exit 126`, `SIGABRT`} {
+		if n := d.count(bad); n > 0 {
+			d.t.Errorf("%d log lines match %q", n, bad)
+		}
+	}
 }

@@ -5,6 +5,7 @@ package e2e
 // for DROVER_DRAIN_DELAY, then they get their stop signal.
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -16,29 +17,29 @@ import (
 	"time"
 )
 
-// hzResult is one request of a client loop.
-type hzResult struct {
+// clientResult is one request of a client loop.
+type clientResult struct {
 	start, end time.Time
 	code       int
 	err        error
 }
 
-func (r hzResult) ok() bool { return r.err == nil && r.code == http.StatusOK }
+func (r clientResult) ok() bool { return r.err == nil && r.code == http.StatusOK }
 
-// hzClients runs n client loops against url, each request on a new
+// clientLoops are n client loops against url, each request on a new
 // connection (as from many clients; a kept-alive connection would never
 // reach accept again). A loop stops when stop is closed or, if the
 // returned "until" is set, for requests that would start after it.
-type hzClients struct {
+type clientLoops struct {
 	mu      sync.Mutex
-	results []hzResult
+	results []clientResult
 	until   time.Time // zero: no limit
 	stop    chan struct{}
 	wg      sync.WaitGroup
 }
 
-func startClients(n int, url string) *hzClients {
-	c := &hzClients{stop: make(chan struct{})}
+func startClients(n int, url string) *clientLoops {
+	c := &clientLoops{stop: make(chan struct{})}
 	for range n {
 		c.wg.Add(1)
 		go func() {
@@ -57,7 +58,7 @@ func startClients(n int, url string) *hzClients {
 				if !until.IsZero() && time.Now().After(until) {
 					return
 				}
-				r := hzResult{start: time.Now()}
+				r := clientResult{start: time.Now()}
 				resp, err := client.Get(url)
 				if err == nil {
 					_, err = io.Copy(io.Discard, resp.Body)
@@ -81,34 +82,34 @@ func startClients(n int, url string) *hzClients {
 	return c
 }
 
-func (c *hzClients) stopAt(t time.Time) {
+func (c *clientLoops) stopAt(t time.Time) {
 	c.mu.Lock()
 	c.until = t
 	c.mu.Unlock()
 }
 
-func (c *hzClients) finish() []hzResult {
+func (c *clientLoops) finish() []clientResult {
 	close(c.stop)
 	c.wg.Wait()
 	return c.results
 }
 
-// hzProbe is one poll of /readyz or /livez.
-type hzProbe struct {
+// healthAnswer is one poll of /readyz or /livez.
+type healthAnswer struct {
 	at   time.Time // when the answer came: latencies measured from it are upper bounds
 	code int       // 0: no answer
 }
 
 // pollHealth asks path every 10 ms, as a fast kubelet would, until stop.
-func pollHealth(addr, path string, stop <-chan struct{}) <-chan []hzProbe {
-	out := make(chan []hzProbe, 1)
+func pollHealth(addr, path string, stop <-chan struct{}) <-chan []healthAnswer {
+	out := make(chan []healthAnswer, 1)
 	go func() {
-		var ps []hzProbe
+		var ps []healthAnswer
 		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
 		for {
-			code, _, _ := hzTryGet("http://" + addr + path)
-			ps = append(ps, hzProbe{time.Now(), code})
+			code, _, _ := tryGet("http://" + addr + path)
+			ps = append(ps, healthAnswer{time.Now(), code})
 			select {
 			case <-stop:
 				out <- ps
@@ -135,17 +136,17 @@ func (d *drover) termTime(pids []int) time.Time {
 	return first
 }
 
-const hzDrain = 2 * time.Second
+const drainDelay = 2 * time.Second
 
 // startDrainPool is two HTTP workers on a DROVER_LISTEN socket, both ready.
 func startDrainPool(t *testing.T) (d *drover, appURL string, pids []int) {
 	app := freeAddr(t)
 	d = startHealth(t, []string{"DROVER_WORKERS=2", "DROVER_LISTEN=" + app, "DROVER_READY=notify", "HZ_READY=1",
-		"DROVER_DRAIN_DELAY=" + hzDrain.String()}, workerArgs(t, "hz-worker")...)
+		"DROVER_DRAIN_DELAY=" + drainDelay.String()}, workerArgs(t, "hz-worker")...)
 	for pid := range d.infos(2) {
 		pids = append(pids, pid)
 	}
-	d.waitStatus("2 ready", 5*time.Second, hzReadyIs(2))
+	d.waitStatus("2 ready", 5*time.Second, readyIs(2))
 	return d, "http://" + app + "/", pids
 }
 
@@ -170,19 +171,19 @@ func TestHealthDrainKeepsServing(t *testing.T) {
 	readyz := pollHealth(d.addr, "/readyz", stopPolls)
 	livez := pollHealth(d.addr, "/livez", stopPolls)
 
-	code := d.wait(hzDrain + 10*time.Second)
+	code := d.wait(drainDelay + 10*time.Second)
 	close(stopPolls)
 	results := clients.finish()
 	if code != 0 {
 		t.Fatalf("drover exited %d, want 0", code)
 	}
 	stopPhase := d.termTime(pids)
-	if el := stopPhase.Sub(t0); el < hzDrain || el > hzDrain+time.Second {
-		t.Errorf("workers got SIGTERM %s after drover, want the drain delay %s", el, hzDrain)
+	if el := stopPhase.Sub(t0); el < drainDelay || el > drainDelay+time.Second {
+		t.Errorf("workers got SIGTERM %s after drover, want the drain delay %s", el, drainDelay)
 	}
 
 	probes := <-readyz
-	flip := firstAt(probes, func(p hzProbe) bool { return p.code == http.StatusServiceUnavailable })
+	flip := firstAt(probes, func(p healthAnswer) bool { return p.code == http.StatusServiceUnavailable })
 	switch {
 	case flip.IsZero():
 		t.Fatal("/readyz never answered 503")
@@ -229,28 +230,25 @@ func TestHealthDrainKeepsServing(t *testing.T) {
 // A slow request sent before that and still in flight when the stop phase
 // begins is finished by the app (http.Server.Shutdown), not cut off.
 func TestHealthDrainNoFailedRequest(t *testing.T) {
-	const lag = 500 * time.Millisecond // endpoint removal; must stay below hzDrain
+	const lag = 500 * time.Millisecond // endpoint removal; must stay below drainDelay
 	d, url, pids := startDrainPool(t)
 	clients := startClients(2, url)
 	waitServed(t, clients, 20)
 
 	t0 := time.Now()
 	d.signal(syscall.SIGTERM)
-	var flip time.Time
-	for deadline := time.Now().Add(time.Second); flip.IsZero(); time.Sleep(5 * time.Millisecond) {
-		if code, _, _ := hzTryGet("http://" + d.addr + "/readyz"); code == http.StatusServiceUnavailable {
-			flip = time.Now()
-		} else if time.Now().After(deadline) {
-			t.Fatal("/readyz did not turn 503 within 1s of SIGTERM")
-		}
-	}
+	eventually(t, time.Second, "/readyz to turn 503 after SIGTERM", func() (int, bool) {
+		code, _, _ := tryGet("http://" + d.addr + "/readyz")
+		return code, code == http.StatusServiceUnavailable
+	})
+	flip := time.Now()
 	clients.stopAt(flip.Add(lag))
 
 	// Sent while the endpoint is still in rotation, it lasts past the end
 	// of the drain: the worker answers it only after its SIGTERM.
-	slow := make(chan hzResult, 1)
+	slow := make(chan clientResult, 1)
 	go func() {
-		r := hzResult{start: time.Now()}
+		r := clientResult{start: time.Now()}
 		resp, err := (&http.Client{Timeout: 40 * time.Second, Transport: &http.Transport{Proxy: nil}}).Get(url + "?until_stop=1")
 		if err == nil {
 			_, err = io.Copy(io.Discard, resp.Body)
@@ -261,7 +259,7 @@ func TestHealthDrainNoFailedRequest(t *testing.T) {
 		slow <- r
 	}()
 
-	code := d.wait(hzDrain + 10*time.Second)
+	code := d.wait(drainDelay + 10*time.Second)
 	results := clients.finish()
 	if code != 0 {
 		t.Fatalf("drover exited %d, want 0", code)
@@ -277,7 +275,7 @@ func TestHealthDrainNoFailedRequest(t *testing.T) {
 			served++
 		}
 	}
-	var s hzResult
+	var s clientResult
 	select {
 	case s = <-slow:
 	case <-time.After(5 * time.Second):
@@ -296,23 +294,16 @@ func TestHealthDrainNoFailedRequest(t *testing.T) {
 
 // waitServed waits until the clients have had n answers, so the drain
 // starts under load.
-func waitServed(t *testing.T, c *hzClients, n int) {
+func waitServed(t *testing.T, c *clientLoops, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually(t, 10*time.Second, fmt.Sprintf("the app to answer %d requests", n), func() (int, bool) {
 		ok := c.served()
-		if ok >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the app answered only %d requests in 10s", ok)
-		}
-		time.Sleep(10 * time.Millisecond) // polling the clients' tally
-	}
+		return ok, ok >= n
+	})
 }
 
 // served is how many requests have been answered so far.
-func (c *hzClients) served() int {
+func (c *clientLoops) served() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ok := 0
@@ -324,7 +315,7 @@ func (c *hzClients) served() int {
 	return ok
 }
 
-func firstAt(ps []hzProbe, match func(hzProbe) bool) time.Time {
+func firstAt(ps []healthAnswer, match func(healthAnswer) bool) time.Time {
 	for _, p := range ps {
 		if match(p) {
 			return p.at

@@ -21,7 +21,7 @@ func TestHealthReadyzVerbose(t *testing.T) {
 		workerArgs(t, "hz-worker")...)
 	pids := slices.Sorted(maps.Keys(d.infos(2)))
 	d.notifyFrom(pids[0], "READY=1")
-	d.waitStatus("1 ready", 5*time.Second, hzReadyIs(1))
+	d.waitStatus("1 ready", 5*time.Second, readyIs(1))
 
 	failing := "[+]loop ok\n[+]draining ok\n[-]workers failed: 1 of 2 workers ready, need 2\nreadyz check failed\n"
 	d.expect("/readyz", 503, failing) // failures are always verbose
@@ -41,12 +41,12 @@ func TestHealthReadyzVerbose(t *testing.T) {
 	d.expect("/livez?verbose", 200, "[+]loop ok\nlivez check passed\n")
 
 	d.notifyFrom(pids[1], "READY=1")
-	d.waitStatus("2 ready", 5*time.Second, hzReadyIs(2))
+	d.waitStatus("2 ready", 5*time.Second, readyIs(2))
 	d.expect("/readyz", 200, "ok")
 	d.expect("/readyz?verbose", 200, "[+]loop ok\n[+]draining ok\n[+]workers ok\nreadyz check passed\n")
 
 	d.signal(syscall.SIGTERM)
-	d.waitStatus("draining", 5*time.Second, func(s hzStatus) bool { return s.Draining })
+	d.waitStatus("draining", 5*time.Second, func(s statusDoc) bool { return s.Draining })
 	d.expect("/readyz", 503, "[+]loop ok\n[-]draining failed: drover is shutting down\n[+]workers ok\nreadyz check failed\n")
 	d.expect("/readyz/draining", 503, "[-]draining failed: drover is shutting down\n")
 	d.expect("/readyz?exclude=draining", 200, "ok")
@@ -96,7 +96,7 @@ func TestHealthStatusJSON(t *testing.T) {
 	}
 
 	// RSS comes from the sampler, which runs every 2 s.
-	s := d.waitStatus("2 ready workers with their RSS sampled", 10*time.Second, func(s hzStatus) bool {
+	s := d.waitStatus("2 ready workers with their RSS sampled", 10*time.Second, func(s statusDoc) bool {
 		return s.Ready == 2 && len(s.Workers) == 2 && s.Workers[0].RSS > 0 && s.Workers[1].RSS > 0
 	})
 	logged := d.workerPids()
@@ -131,7 +131,7 @@ func TestHealthStatusJSON(t *testing.T) {
 	// kill -9 shows up as an exit restart of that slot only.
 	victim := s.Workers[1].Pid
 	syscall.Kill(d.hostPid(victim), syscall.SIGKILL)
-	s = d.waitStatus("slot 1 to come back", 10*time.Second, func(s hzStatus) bool {
+	s = d.waitStatus("slot 1 to come back", 10*time.Second, func(s statusDoc) bool {
 		return s.Ready == 2 && len(s.Workers) == 2 && s.Workers[1].Pid != victim
 	})
 	if w := s.Workers[1]; w.Restarts != 1 || w.LastExit != "signal SIGKILL" || s.Restarts["exit"] != 1 {
@@ -148,19 +148,19 @@ func TestHealthStatusJSON(t *testing.T) {
 func TestHealthMetrics(t *testing.T) {
 	d := startHealth(t, []string{"DROVER_WORKERS=2", "DROVER_READY=notify", "HZ_READY=1"}, workerArgs(t, "hz-worker")...)
 	d.infos(2)
-	d.waitStatus("2 ready", 5*time.Second, hzReadyIs(2))
+	d.waitStatus("2 ready", 5*time.Second, readyIs(2))
 	pids := d.workerPids()
 
 	syscall.Kill(d.hostPid(pids[1][0]), syscall.SIGKILL)
-	s := d.waitStatus("slot 1 back and ready", 10*time.Second, func(s hzStatus) bool {
+	s := d.waitStatus("slot 1 back and ready", 10*time.Second, func(s statusDoc) bool {
 		return s.Ready == 2 && len(s.Workers) == 2 && s.Restarts["exit"] == 1
 	})
 	d.signal(syscall.SIGUSR1)
 	d.trigger("orphan", pids[0][0], "")
-	s = d.waitStatus("the signal and the orphan counted", 10*time.Second, func(s hzStatus) bool {
+	s = d.waitStatus("the signal and the orphan counted", 10*time.Second, func(s statusDoc) bool {
 		return s.Signals["SIGUSR1"] == 1 && s.Orphans == 1
 	})
-	d.waitStatus("RSS sampled", 10*time.Second, func(s hzStatus) bool { return s.Workers[0].RSS > 0 && s.Workers[1].RSS > 0 })
+	d.waitStatus("RSS sampled", 10*time.Second, func(s statusDoc) bool { return s.Workers[0].RSS > 0 && s.Workers[1].RSS > 0 })
 
 	mfs := d.metrics()
 	want := `# TYPE drover_workers gauge
@@ -196,7 +196,7 @@ drover_signals_forwarded_total{signal="SIGWINCH"} 0
 # TYPE drover_build_info gauge
 drover_build_info{version="` + s.Version + `"} 1
 `
-	got := hzCanon(mfs, "drover_workers", "drover_workers_desired", "drover_workers_min_ready",
+	got := canonMetrics(mfs, "drover_workers", "drover_workers_desired", "drover_workers_min_ready",
 		"drover_worker_restarts_total", "drover_orphans_reaped_total", "drover_ready", "drover_draining",
 		"drover_signals_forwarded_total", "drover_build_info")
 	if got != want {
@@ -207,10 +207,10 @@ drover_build_info{version="` + s.Version + `"} 1
 		t.Errorf("drover_cpu_budget_cores = %v, want /status cpu.cores %v", v, s.CPU.Cores)
 	}
 	for _, w := range []string{"0", "1"} {
-		if v := hzSample(t, mfs, "drover_worker_resident_memory_bytes", "worker", w); v < 1<<20 || v > 1<<30 {
+		if v := metricValue(t, mfs, "drover_worker_resident_memory_bytes", "worker", w); v < 1<<20 || v > 1<<30 {
 			t.Errorf("drover_worker_resident_memory_bytes{worker=%s} = %v, want a Go program's RSS", w, v)
 		}
-		if v := hzSample(t, mfs, "drover_worker_cpu_seconds_total", "worker", w); v < 0 {
+		if v := metricValue(t, mfs, "drover_worker_cpu_seconds_total", "worker", w); v < 0 {
 			t.Errorf("drover_worker_cpu_seconds_total{worker=%s} = %v", w, v)
 		}
 	}

@@ -15,7 +15,7 @@ func TestNotifyFloodIsOneWarning(t *testing.T) {
 	bin := argvrec(t)
 	d := startHealth(t, []string{"DROVER_WORKERS=1", "DROVER_READY=notify", "ARGV_OUT=" + t.TempDir(),
 		"ARGV_FLOOD=1201", "PATH=" + bin + ":" + os.Getenv("PATH")}, "argvrec")
-	d.waitStatus("every datagram seen", 20*time.Second, func(s hzStatus) bool {
+	d.waitStatus("every datagram seen", 20*time.Second, func(s statusDoc) bool {
 		return len(s.Workers) == 1 && s.Workers[0].Status == "flooded"
 	})
 	d.stop()

@@ -7,7 +7,6 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -32,18 +31,18 @@ func TestHealthReadinessFollowsNotify(t *testing.T) {
 	}
 
 	d.notifyFrom(pid, "READY=1\nSTATUS=warmed up")
-	s := d.waitStatus("READY=1 to count", 5*time.Second, hzReadyIs(1))
+	s := d.waitStatus("READY=1 to count", 5*time.Second, readyIs(1))
 	if w := s.Workers[0]; w.State != "ready" || w.Status != "warmed up" || w.Pid != pid {
 		t.Errorf("after READY=1: %+v, want ready, status %q, pid %d", w, "warmed up", pid)
 	}
 	d.expect("/readyz", 200, "ok")
 
 	d.notifyFrom(pid, "STATUS=serving 42 requests")
-	d.waitStatus("STATUS= to show", 5*time.Second, func(s hzStatus) bool { return s.Workers[0].Status == "serving 42 requests" })
+	d.waitStatus("STATUS= to show", 5*time.Second, func(s statusDoc) bool { return s.Workers[0].Status == "serving 42 requests" })
 	d.expect("/readyz", 200, "ok")
 
 	d.notifyFrom(pid, "STOPPING=1")
-	s = d.waitStatus("STOPPING=1 to count", 5*time.Second, hzReadyIs(0))
+	s = d.waitStatus("STOPPING=1 to count", 5*time.Second, readyIs(0))
 	if w := s.Workers[0]; w.Ready || w.State != "stopping" {
 		t.Errorf("after STOPPING=1: %+v, want stopping, not ready", w)
 	}
@@ -64,7 +63,7 @@ func TestHealthReadyFromWorkersChild(t *testing.T) {
 		t.Fatalf("the sender %d is the worker itself; the shell exec'd it, so this proves nothing", child)
 	}
 	d.notifyFrom(child, "READY=1\nSTATUS=from the child")
-	s := d.waitStatus("the child's READY=1 to count", 5*time.Second, hzReadyIs(1))
+	s := d.waitStatus("the child's READY=1 to count", 5*time.Second, readyIs(1))
 	if w := s.Workers[0]; w.Pid != worker || w.Status != "from the child" {
 		t.Errorf("worker %+v, want pid %d (the shell) with the child's status", w, worker)
 	}
@@ -76,7 +75,11 @@ func TestHealthReadyFromWorkersChild(t *testing.T) {
 // READY=1, on a socket file and on an abstract socket (what drover uses
 // when TMPDIR is not writable, as with readOnlyRootFilesystem).
 func TestHealthPythonNotifySender(t *testing.T) {
-	python := hzPython(t)
+	require(t, "python3")
+	python, err := realPython()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name, tmpdir, prefix string
 	}{
@@ -91,8 +94,8 @@ func TestHealthPythonNotifySender(t *testing.T) {
 				t.Errorf("NOTIFY_SOCKET=%q, want it to start with %q", sock, tc.prefix)
 			}
 			d.expect("/readyz/workers", 503, "[-]workers failed: 0 of 1 workers ready, need 1\n")
-			hzWriteFile(filepath.Join(d.dir, "go"), "")
-			s := d.waitStatus("Python's READY=1 to count", 5*time.Second, hzReadyIs(1))
+			writeAtomically(t, filepath.Join(d.dir, "go"), "")
+			s := d.waitStatus("Python's READY=1 to count", 5*time.Second, readyIs(1))
 			pid := d.workerPids()[0][0]
 			if w := s.Workers[0]; w.Status != "python pid "+strconv.Itoa(pid) {
 				t.Errorf("status %q, want %q", w.Status, "python pid "+strconv.Itoa(pid))
@@ -103,28 +106,18 @@ func TestHealthPythonNotifySender(t *testing.T) {
 	}
 }
 
-// hzPython is the real interpreter: a pyenv shim needs an environment that
-// drover's minimal test environment does not carry.
-func hzPython(t *testing.T) string {
-	out, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
-	if err != nil {
-		t.Skip("python3 not available:", err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 // A worker that never sends READY=1 is stopped after DROVER_STARTUP_TIMEOUT
 // and restarted with reason startup-timeout.
 func TestHealthStartupTimeout(t *testing.T) {
 	d := startHealth(t, []string{"DROVER_WORKERS=1", "DROVER_READY=notify", "DROVER_STARTUP_TIMEOUT=300ms", "DROVER_CRASH_LIMIT=0"},
 		workerArgs(t, "hz-worker")...)
 	d.waitLog(`worker sent no READY=1 on NOTIFY_SOCKET within 300ms \(DROVER_READY=notify: does the server send sd_notify\?\); stopping it worker=0 .*DROVER_STARTUP_TIMEOUT=300ms`, 1, 5*time.Second)
-	d.waitStatus("a startup-timeout restart", 5*time.Second, func(s hzStatus) bool { return s.Restarts["startup-timeout"] >= 1 })
+	d.waitStatus("a startup-timeout restart", 5*time.Second, func(s statusDoc) bool { return s.Restarts["startup-timeout"] >= 1 })
 	mfs := d.metrics()
-	if v := hzSample(t, mfs, "drover_worker_restarts_total", "reason", "startup-timeout"); v < 1 {
+	if v := metricValue(t, mfs, "drover_worker_restarts_total", "reason", "startup-timeout"); v < 1 {
 		t.Errorf("drover_worker_restarts_total{reason=startup-timeout} = %v, want >= 1", v)
 	}
-	if v := hzSample(t, mfs, "drover_worker_restarts_total", "reason", "exit"); v != 0 {
+	if v := metricValue(t, mfs, "drover_worker_restarts_total", "reason", "exit"); v != 0 {
 		t.Errorf("drover_worker_restarts_total{reason=exit} = %v, want 0: a timeout is not an exit", v)
 	}
 	d.stop()
@@ -157,7 +150,7 @@ func TestHealthMinReady(t *testing.T) {
 					if k > 0 {
 						d.notifyFrom(pids[k-1], "READY=1")
 					}
-					s := d.waitStatus(fmt.Sprintf("%d ready", k), 5*time.Second, hzReadyIs(k))
+					s := d.waitStatus(fmt.Sprintf("%d ready", k), 5*time.Second, readyIs(k))
 					if s.MinReady != want || s.Desired != n {
 						t.Fatalf("/status min_ready %d desired %d, want %d and %d", s.MinReady, s.Desired, want, n)
 					}
@@ -174,4 +167,14 @@ func TestHealthMinReady(t *testing.T) {
 			})
 		}
 	}
+}
+
+// A DROVER_MIN_READY count above the pool is capped, with one line at
+// start saying so (issue 17), and /readyz passes once every worker is.
+func TestHealthMinReadyAboveThePool(t *testing.T) {
+	d := startHealth(t, []string{"DROVER_WORKERS=2", "DROVER_MIN_READY=5"}, "sleep", "1000")
+	d.waitLog(`^drover: warning: DROVER_MIN_READY=5 is more than the 2 workers: /readyz passes when all of them are ready$`, 1, 10*time.Second)
+	d.waitStatus("both workers ready", 10*time.Second, readyIs(2))
+	d.expect("/readyz", 200, "ok")
+	d.stop()
 }

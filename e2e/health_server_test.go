@@ -23,14 +23,12 @@ import (
 func TestHealthLivenessIgnoresDeadWorkers(t *testing.T) {
 	// DROVER_READY_DELAY keeps the crashing workers from ever counting as ready.
 	d := startHealth(t, []string{"DROVER_WORKERS=2", "DROVER_CRASH_LIMIT=0", "DROVER_READY_DELAY=1s"}, "sh", "-c", "exit 1")
-	polls := 0
-	for deadline := time.Now().Add(1500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		d.expect("/livez", 200, "ok")
-		if code, body := d.get("/readyz"); code != 503 || !strings.Contains(body, "[-]workers failed: 0 of 2 workers ready, need 1\n") {
-			t.Errorf("/readyz = %d %q, want 503 for 0 of 2 ready", code, body)
-		}
-		polls++
-	}
+	polls := throughout(t, 1500*time.Millisecond, "/livez 200 and /readyz 503 for 0 of 2 ready", func() (string, bool) {
+		lcode, lbody := d.get("/livez")
+		rcode, rbody := d.get("/readyz")
+		return fmt.Sprintf("/livez %d %q, /readyz %d %q", lcode, lbody, rcode, rbody),
+			lcode == 200 && lbody == "ok" && rcode == 503 && strings.Contains(rbody, "[-]workers failed: 0 of 2 workers ready, need 1\n")
+	})
 	s := d.status()
 	if s.Restarts["exit"] < 3 {
 		t.Errorf("%d restarts, want the workers to have crashed repeatedly meanwhile", s.Restarts["exit"])
@@ -120,9 +118,9 @@ func listeningSockets(t *testing.T, pid int) []string {
 	return out
 }
 
-// hzCLI runs a drover verb the way `docker exec` or a HEALTHCHECK would,
+// runVerb runs a drover verb the way `docker exec` or a HEALTHCHECK would,
 // pointed at the health server by DROVER_HEALTH_ADDR.
-func hzCLI(t *testing.T, addr string, args ...string) (code int, stdout, stderr string) {
+func runVerb(t *testing.T, addr string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	// command puts DROVER_HEALTH_ADDR=off first; the later entry wins.
 	cmd := command(t, opts{env: []string{"DROVER_HEALTH_ADDR=" + addr}}, args...)
@@ -138,10 +136,10 @@ func TestHealthStatusAndProbeCommands(t *testing.T) {
 	d := startHealth(t, []string{"DROVER_WORKERS=2", "DROVER_READY=notify", "HZ_READY=1", "HZ_STATUS=serving",
 		"DROVER_DRAIN_DELAY=20s"}, workerArgs(t, "hz-worker")...)
 	d.infos(2)
-	d.waitStatus("2 ready", 5*time.Second, hzReadyIs(2))
+	d.waitStatus("2 ready", 5*time.Second, readyIs(2))
 	pids := d.workerPids()
 
-	code, out, errOut := hzCLI(t, d.addr, "status")
+	code, out, errOut := runVerb(t, d.addr, "status")
 	if code != 0 {
 		t.Fatalf("drover status: exit %d, stderr %q", code, errOut)
 	}
@@ -161,31 +159,31 @@ func TestHealthStatusAndProbeCommands(t *testing.T) {
 		}
 	}
 	for _, ep := range []string{"readyz", "livez"} {
-		if code, out, errOut := hzCLI(t, d.addr, "probe", ep); code != 0 || out != "ok\n" {
+		if code, out, errOut := runVerb(t, d.addr, "probe", ep); code != 0 || out != "ok\n" {
 			t.Errorf("drover probe %s while ready: exit %d %q %q, want 0 ok", ep, code, out, errOut)
 		}
 	}
 
 	d.signal(syscall.SIGTERM)
-	d.waitStatus("draining", 5*time.Second, func(s hzStatus) bool { return s.Draining })
-	if code, _, errOut := hzCLI(t, d.addr, "probe", "readyz"); code != 1 ||
+	d.waitStatus("draining", 5*time.Second, func(s statusDoc) bool { return s.Draining })
+	if code, _, errOut := runVerb(t, d.addr, "probe", "readyz"); code != 1 ||
 		!strings.Contains(errOut, "readyz: 503 Service Unavailable: [-]draining failed: drover is shutting down") {
 		t.Errorf("drover probe readyz while draining: exit %d %q, want 1 naming the failed check", code, errOut)
 	}
-	if code, _, errOut := hzCLI(t, d.addr, "probe", "livez"); code != 0 {
+	if code, _, errOut := runVerb(t, d.addr, "probe", "livez"); code != 0 {
 		t.Errorf("drover probe livez while draining: exit %d %q, want 0", code, errOut)
 	}
-	if _, out, _ := hzCLI(t, d.addr, "status"); !strings.Contains(out, "draining yes") {
+	if _, out, _ := runVerb(t, d.addr, "status"); !strings.Contains(out, "draining yes") {
 		t.Errorf("drover status while draining:\n%s", out)
 	}
 
 	d.stop() // the second SIGTERM ends the drain
 	for _, verb := range [][]string{{"probe", "livez"}, {"probe", "readyz"}, {"status"}} {
-		if code, _, errOut := hzCLI(t, d.addr, verb...); code != 1 || errOut == "" {
+		if code, _, errOut := runVerb(t, d.addr, verb...); code != 1 || errOut == "" {
 			t.Errorf("drover %v with nothing listening: exit %d %q, want 1 and a reason", verb, code, errOut)
 		}
 	}
-	if _, _, errOut := hzCLI(t, d.addr, "status"); !strings.Contains(errOut, "see DROVER_HEALTH_ADDR") {
+	if _, _, errOut := runVerb(t, d.addr, "status"); !strings.Contains(errOut, "see DROVER_HEALTH_ADDR") {
 		t.Errorf("drover status with nothing listening says %q, want a hint at DROVER_HEALTH_ADDR", errOut)
 	}
 }

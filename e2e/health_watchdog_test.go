@@ -26,16 +26,15 @@ func TestHealthWatchdogKillsSilentWorker(t *testing.T) {
 				pid, kv["WATCHDOG_USEC"], kv["WATCHDOG_PID"], kv["NOTIFY_SOCKET"])
 		}
 	}
-	d.waitStatus("2 ready", 5*time.Second, hzReadyIs(2))
+	d.waitStatus("2 ready", 5*time.Second, readyIs(2))
 	pids := d.workerPids()
 	keep, victim := pids[0][0], pids[1][0]
 
 	// Pinging workers outlive several watchdog periods.
-	for deadline := time.Now().Add(1200 * time.Millisecond); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if s := d.status(); s.Ready != 2 || s.Restarts["watchdog"] != 0 {
-			t.Fatalf("a pinging worker was disturbed: %+v", s)
-		}
-	}
+	throughout(t, 1200*time.Millisecond, "pinging workers undisturbed (2 ready, no watchdog restart)", func() (statusDoc, bool) {
+		s := d.status()
+		return s, s.Ready == 2 && s.Restarts["watchdog"] == 0
+	})
 
 	hung := time.Now()
 	d.trigger("hang", victim, "")
@@ -44,7 +43,7 @@ func TestHealthWatchdogKillsSilentWorker(t *testing.T) {
 	if el := time.Since(hung); el < 300*time.Millisecond || el > 3*time.Second {
 		t.Errorf("killed %s after the pings stopped, want about 500ms", el)
 	}
-	s := d.waitStatus("slot 1 restarted and ready", 10*time.Second, func(s hzStatus) bool {
+	s := d.waitStatus("slot 1 restarted and ready", 10*time.Second, func(s statusDoc) bool {
 		return s.Ready == 2 && len(s.Workers) == 2 && s.Workers[1].Pid != victim
 	})
 	if w := s.Workers[1]; w.LastExit != "signal SIGKILL" || w.Restarts != 1 {
@@ -57,10 +56,10 @@ func TestHealthWatchdogKillsSilentWorker(t *testing.T) {
 		t.Errorf("slot 0 was restarted: %v", d.workerPids())
 	}
 	mfs := d.metrics()
-	if v := hzSample(t, mfs, "drover_worker_restarts_total", "reason", "watchdog"); v != 1 {
+	if v := metricValue(t, mfs, "drover_worker_restarts_total", "reason", "watchdog"); v != 1 {
 		t.Errorf("drover_worker_restarts_total{reason=watchdog} = %v, want 1", v)
 	}
-	if v := hzSample(t, mfs, "drover_worker_restarts_total", "reason", "exit"); v != 0 {
+	if v := metricValue(t, mfs, "drover_worker_restarts_total", "reason", "exit"); v != 0 {
 		t.Errorf("drover_worker_restarts_total{reason=exit} = %v, want 0", v)
 	}
 	// The new worker's WATCHDOG_PID is its own pid, not its predecessor's.
@@ -78,7 +77,7 @@ func TestHealthMemoryLimitReplacesWorker(t *testing.T) {
 	d := startHealth(t, []string{"DROVER_WORKERS=2", "DROVER_MAX_MEMORY=64Mi", "DROVER_MIN_READY=100%",
 		"DROVER_READY=notify", "HZ_READY=1", "HZ_READY_DELAY=300ms"}, workerArgs(t, "hz-worker")...)
 	d.infos(2)
-	s := d.waitStatus("2 ready with RSS sampled", 10*time.Second, func(s hzStatus) bool {
+	s := d.waitStatus("2 ready with RSS sampled", 10*time.Second, func(s statusDoc) bool {
 		return s.Ready == 2 && s.Workers[0].RSS > 0 && s.Workers[1].RSS > 0
 	})
 	for _, w := range s.Workers {
@@ -103,7 +102,7 @@ func TestHealthMemoryLimitReplacesWorker(t *testing.T) {
 				return
 			case <-time.After(10 * time.Millisecond):
 			}
-			if code, _, _ := hzTryGet("http://" + d.addr + "/readyz"); code != http.StatusOK {
+			if code, _, _ := tryGet("http://" + d.addr + "/readyz"); code != http.StatusOK {
 				mu.Lock()
 				bad = append(bad, code)
 				mu.Unlock()
@@ -118,12 +117,12 @@ func TestHealthMemoryLimitReplacesWorker(t *testing.T) {
 	m := regexp.MustCompile(`worker replaced worker=1 pid=(\d+) reason=memory`).FindStringSubmatch(strings.Join(d.lines(), "\n"))
 	successor, _ := strconv.Atoi(m[1])
 
-	readyAt := hzNanos(t, waitFile(t, filepath.Join(d.dir, "ready."+strconv.Itoa(successor)), `^\d+$`, 5*time.Second))
-	termAt := hzNanos(t, waitFile(t, filepath.Join(d.dir, "term."+strconv.Itoa(victim)), `^\d+$`, 5*time.Second))
+	readyAt := parseNanos(t, waitFile(t, filepath.Join(d.dir, "ready."+strconv.Itoa(successor)), `^\d+$`, 5*time.Second))
+	termAt := parseNanos(t, waitFile(t, filepath.Join(d.dir, "term."+strconv.Itoa(victim)), `^\d+$`, 5*time.Second))
 	if !readyAt.Before(termAt) {
 		t.Errorf("the old worker got SIGTERM %s before its successor was ready", readyAt.Sub(termAt))
 	}
-	s = d.waitStatus("the old worker gone", 10*time.Second, func(s hzStatus) bool { return len(s.Workers) == 2 && s.Ready == 2 })
+	s = d.waitStatus("the old worker gone", 10*time.Second, func(s statusDoc) bool { return len(s.Workers) == 2 && s.Ready == 2 })
 	close(stop)
 	wg.Wait()
 	if len(bad) > 0 {
@@ -135,14 +134,15 @@ func TestHealthMemoryLimitReplacesWorker(t *testing.T) {
 	if w := s.Workers[0]; w.Pid != keep || w.Restarts != 0 || fileExists(filepath.Join(d.dir, "term."+strconv.Itoa(keep))) {
 		t.Errorf("the other worker was disturbed: %+v", w)
 	}
-	if v := hzSample(t, d.metrics(), "drover_worker_restarts_total", "reason", "memory"); v != 1 {
+	if v := metricValue(t, d.metrics(), "drover_worker_restarts_total", "reason", "memory"); v != 1 {
 		t.Errorf("drover_worker_restarts_total{reason=memory} = %v, want 1", v)
 	}
 	t.Logf("successor ready %s before the old worker got SIGTERM", termAt.Sub(readyAt))
 	d.stop()
 }
 
-func hzNanos(t *testing.T, s string) time.Time {
+// parseNanos reads a time a worker wrote in Unix nanoseconds.
+func parseNanos(t *testing.T, s string) time.Time {
 	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,8 @@ package e2e
 // workers write, ports, and paths in the repository.
 
 import (
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -36,33 +38,48 @@ func (d *drover) hostPid(nsPid int) int {
 	return 0
 }
 
-func parentOf(pid string) int {
-	b, _ := os.ReadFile("/proc/" + pid + "/stat")
+// statFields are the fields of a /proc/PID/stat (or task stat) file after
+// the command name: state, ppid, pgrp, …; nil if it cannot be read.
+func statFields(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
+		return nil
+	}
+	return strings.Fields(s[i+1:])
+}
+
+// parentOf is the parent pid of pid, 0 if it is gone.
+func parentOf(pid string) int {
+	f := statFields("/proc/" + pid + "/stat")
+	if len(f) < 2 {
 		return 0
 	}
-	f := strings.Fields(s[i+1:])
 	n, _ := strconv.Atoi(f[1])
 	return n
 }
 
-// waitFile waits until path exists and holds a line matching re.
+// procState is the state letter of pid ('T' when stopped), 0 if it is gone.
+func procState(pid int) byte {
+	if f := statFields("/proc/" + strconv.Itoa(pid) + "/stat"); len(f) > 0 {
+		return f[0][0]
+	}
+	return 0
+}
+
+// waitFile waits until path exists and holds a line matching re, and
+// returns its content.
 func waitFile(t *testing.T, path, re string, timeout time.Duration) string {
 	t.Helper()
 	rx := regexp.MustCompile(re)
-	deadline := time.Now().Add(timeout)
-	for {
+	return eventually(t, timeout, fmt.Sprintf("%s to match %q", path, re), func() (string, bool) {
 		b, _ := os.ReadFile(path)
-		if rx.Match(b) {
-			return string(b)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s to match %q; it holds %q", timeout, path, re, b)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a file: there is no event to wait on
-	}
+		return string(b), rx.Match(b)
+	})
 }
 
 func fileExists(path string) bool {
@@ -102,13 +119,7 @@ func zombies(pid int) []int {
 	var out []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		f := strings.Fields(s[i+1:])
+		f := statFields("/proc/" + e.Name() + "/stat")
 		if len(f) > 2 && f[0] == "Z" && f[1] == strconv.Itoa(pid) {
 			n, _ := strconv.Atoi(e.Name())
 			out = append(out, n)
@@ -134,4 +145,55 @@ func readmeVars(t *testing.T) []string {
 		t.Fatal("README.md has no table of DROVER_* variables")
 	}
 	return keys
+}
+
+// publicCopy copies file into a fresh directory that any user may enter
+// (t.TempDir and the go build cache are private to root) as name, with
+// mode, and removes it when the test ends: 0755 for a program another
+// user runs, 0700 for one only root may execute.
+func publicCopy(t *testing.T, file, name string, mode os.FileMode) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "drover-e2e-copy-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, name)
+	copyFile(t, file, dst, mode)
+	return dst
+}
+
+// copyFile copies src to a new file dst with mode.
+func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// worldExecutable is a copy of the test binary that any user can run, for
+// workers under DROVER_USER.
+func worldExecutable(t *testing.T) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return publicCopy(t, exe, "worker", 0o755)
 }

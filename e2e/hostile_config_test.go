@@ -14,9 +14,9 @@ import (
 	"testing"
 )
 
-// hostileOneLine runs drover and returns its exit code and its output, which must
+// runOneLine runs drover and returns its exit code and its output, which must
 // be exactly one line.
-func hostileOneLine(t *testing.T, o opts, args ...string) (int, string) {
+func runOneLine(t *testing.T, o opts, args ...string) (int, string) {
 	t.Helper()
 	out, err := command(t, o, args...).CombinedOutput()
 	line := strings.TrimSpace(string(out))
@@ -38,11 +38,11 @@ func TestHostileMissingInterpreter(t *testing.T) {
 	if err := os.WriteFile(plain, []byte("#!/bin/sh\nexit 0\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, line := hostileOneLine(t, opts{}, script)
+	code, line := runOneLine(t, opts{}, script)
 	if code != 127 || !strings.Contains(line, "interpreter /nonexistent/python not found") {
 		t.Errorf("missing interpreter: exit %d %q, want 127 naming /nonexistent/python", code, line)
 	}
-	code, line = hostileOneLine(t, opts{}, plain)
+	code, line = runOneLine(t, opts{}, plain)
 	if code != 126 || !strings.Contains(line, plain) || !strings.Contains(line, "permission denied") {
 		t.Errorf("non-executable file: exit %d %q, want 126 naming the file", code, line)
 	}
@@ -65,20 +65,20 @@ func TestHostileMissingInterpreter(t *testing.T) {
 // them every stop would wait the full timeout and SIGKILL.
 func TestHostileStopSignalMustEnd(t *testing.T) {
 	for _, sig := range []string{"SIGSTOP", "SIGCHLD", "SIGCONT", "STOP", "19", "TSTP", "WINCH", "URG", "SIGTTIN"} {
-		code, line := hostileOneLine(t, opts{env: []string{"DROVER_STOP_SIGNAL=" + sig, "DROVER_WORKERS=1"}}, "true")
+		code, line := runOneLine(t, opts{env: []string{"DROVER_STOP_SIGNAL=" + sig, "DROVER_WORKERS=1"}}, "true")
 		if code != 2 || !strings.HasPrefix(line, `drover: DROVER_STOP_SIGNAL="`+sig+`"`) {
 			t.Errorf("DROVER_STOP_SIGNAL=%s: exit %d %q, want 2 naming the variable", sig, code, line)
 		}
 	}
 	for _, sig := range []string{"SIGTERM", "INT", "SIGQUIT", "9", "SIGUSR1"} {
-		if code, line := hostileOneLine(t, opts{env: []string{"DROVER_STOP_SIGNAL=" + sig}}, "true"); code != 0 {
+		if code, line := runOneLine(t, opts{env: []string{"DROVER_STOP_SIGNAL=" + sig}}, "true"); code != 0 {
 			t.Errorf("DROVER_STOP_SIGNAL=%s: exit %d %q, want 0", sig, code, line)
 		}
 	}
 }
 
-// hostileHelpVars are the variables `drover --help` lists.
-func hostileHelpVars(t *testing.T) []string {
+// helpVars are the variables `drover --help` lists.
+func helpVars(t *testing.T) []string {
 	t.Helper()
 	out, err := command(t, opts{}, "--help").Output()
 	if err != nil {
@@ -97,7 +97,7 @@ func hostileHelpVars(t *testing.T) []string {
 // NAME= is NAME unset, for every variable, alone and all at once:
 // templated manifests produce empty values all the time.
 func TestHostileEmptyIsUnset(t *testing.T) {
-	vars := hostileHelpVars(t)
+	vars := helpVars(t)
 	var all []string
 	for _, v := range vars {
 		all = append(all, v+"=")
@@ -141,7 +141,7 @@ func TestHostileErrorsEchoTheValue(t *testing.T) {
 		"DROVER_DRAIN_DELAY=-1m",
 	} {
 		name, value, _ := strings.Cut(env, "=")
-		code, line := hostileOneLine(t, opts{env: []string{env}}, "true")
+		code, line := runOneLine(t, opts{env: []string{env}}, "true")
 		if code != 2 || !strings.HasPrefix(line, fmt.Sprintf("drover: %s=%q ", name, value)) {
 			t.Errorf("%s: exit %d %q, want 2 echoing %q", env, code, line, value)
 		}
@@ -150,7 +150,7 @@ func TestHostileErrorsEchoTheValue(t *testing.T) {
 
 // drover status with the health server off says so in one line.
 func TestHostileStatusWithHealthOff(t *testing.T) {
-	code, line := hostileOneLine(t, opts{}, "status")
+	code, line := runOneLine(t, opts{}, "status")
 	if code == 0 || line != "drover: the health server is off (DROVER_HEALTH_ADDR=off); drover status needs it" {
 		t.Errorf("drover status with DROVER_HEALTH_ADDR=off: exit %d %q", code, line)
 	}
@@ -191,7 +191,7 @@ func TestHostileAbsurdCounts(t *testing.T) {
 		"DROVER_WORKERS_MIN=5000",
 	} {
 		name, value, _ := strings.Cut(env, "=")
-		code, line := hostileOneLine(t, opts{env: []string{env}}, "true")
+		code, line := runOneLine(t, opts{env: []string{env}}, "true")
 		if code != 2 || !strings.HasPrefix(line, fmt.Sprintf("drover: %s=%q ", name, value)) {
 			t.Errorf("%s: exit %d %q, want 2 naming the variable", env, code, line)
 		}

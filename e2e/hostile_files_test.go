@@ -36,7 +36,7 @@ func TestCPUFileThatCannotBeRead(t *testing.T) {
 		t.Run(strings.ReplaceAll(tc.path, "/", "_"), func(t *testing.T) {
 			// A cgroup of its own, whose quota file drover reads at every
 			// recheck: the count of those reads is what the test waits on.
-			cg := newCPUCgroup(t, "file-"+filepath.Base(tc.path), 2)
+			cg := cpuCgroup(t, 2)
 			begin := time.Now()
 			d := start(t, opts{health: true, shell: cg.join(), env: []string{oneReader, "DROVER_WORKERS=auto",
 				"DROVER_CPU_FILE=" + tc.path, "DROVER_CPU_RECHECK=250ms"}}, "--", "sleep", "1000")
@@ -46,10 +46,10 @@ func TestCPUFileThatCannotBeRead(t *testing.T) {
 			d.waitLog(warning, 1, 5*time.Second)
 			d.waitLog(`worker started worker=0 `, 1, 5*time.Second)
 			// Several rechecks later: still answering, still one warning.
-			reads := watchReads(t, cg.quotaFile(), "")
+			reads := watchReads(t, cg.file("cpu.cfs_quota_us"), "")
 			for i := 1; i <= 3; i++ {
 				reads.waitFor(i, 5*time.Second)
-				if code, body, err := hzTryGet("http://" + d.addr + "/livez"); err != nil || code != 200 {
+				if code, body, err := tryGet("http://" + d.addr + "/livez"); err != nil || code != 200 {
 					t.Fatalf("/livez after rechecks of %s: %d %q %v", tc.path, code, body, err)
 				}
 			}

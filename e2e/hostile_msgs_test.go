@@ -20,7 +20,7 @@ import (
 // are shell scripts, not hz-workers, whose parent-death signal would hide
 // a worker drover forgot.
 func TestHostileTermDuringNotifyReload(t *testing.T) {
-	python := needCmd(t, "python3")
+	python := program(t, "python3")
 	dir := t.TempDir()
 	script := filepath.Join(dir, "app.sh")
 	// The first worker of each slot says READY=1; replacements never do.
@@ -34,7 +34,7 @@ exec sleep 1000
 		t.Fatal(err)
 	}
 	d := start(t, opts{health: true, env: []string{"DROVER_WORKERS=2", "DROVER_READY=notify"}}, "sh", script)
-	d.waitStatus("2 ready", 10*time.Second, hzReadyIs(2))
+	d.waitStatus("2 ready", 10*time.Second, readyIs(2))
 	d.signal(syscall.SIGHUP)
 	d.waitLog(`worker started`, 3, 10*time.Second)
 	d.stop()
@@ -59,7 +59,7 @@ exec sleep 1000
 func TestHostileStatusSummary(t *testing.T) {
 	d := start(t, opts{health: true, env: []string{"DROVER_LISTEN=127.0.0.1:0"}}, "sleep", "1000")
 	d.waitLog(`worker started`, 1, 10*time.Second)
-	code, out, errOut := hzCLI(t, d.addr, "status")
+	code, out, errOut := runVerb(t, d.addr, "status")
 	if code != 0 {
 		t.Fatalf("drover status: exit %d %q", code, errOut)
 	}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -88,55 +87,6 @@ func oomChild() int {
 	return int(b[0]) - 1
 }
 
-// memCgroup is a cgroup v1 memory cgroup made for one test, under this
-// process's own, removed at the end (its processes killed first: only the
-// test's can be there).
-func memCgroup(t *testing.T, name string, limit int64) string {
-	t.Helper()
-	needRoot(t)
-	base := "/sys/fs/cgroup/memory"
-	if _, err := os.Stat(filepath.Join(base, "memory.oom_control")); err != nil {
-		needFacility(t, "no cgroup v1 memory hierarchy at %s", base)
-	}
-	self := ""
-	if b, err := os.ReadFile("/proc/self/cgroup"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			parts := strings.SplitN(l, ":", 3)
-			if len(parts) == 3 && contains(strings.Split(parts[1], ","), "memory") {
-				self = parts[2]
-			}
-		}
-	}
-	dir := filepath.Join(base, self, fmt.Sprintf("drover-oom-%d-%s", os.Getpid(), name))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		needFacility(t, "cgroup v1 memory hierarchy not writable here: %v", err)
-	}
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for syscall.Rmdir(dir) != nil {
-			if time.Now().After(deadline) {
-				t.Errorf("cannot remove cgroup %s", dir)
-				return
-			}
-			for _, pid := range hostileProcs(dir) {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-			time.Sleep(20 * time.Millisecond) // the last processes are still leaving; no event for that
-		}
-	})
-	if err := os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), []byte(strconv.FormatInt(limit, 10)), 0o644); err != nil {
-		t.Fatalf("memory.limit_in_bytes: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "memory.memsw.limit_in_bytes")); err == nil {
-		// With swap accounting the limit on memory+swap too, or the
-		// children swap instead of meeting the OOM killer.
-		if err := os.WriteFile(filepath.Join(dir, "memory.memsw.limit_in_bytes"), []byte(strconv.FormatInt(limit, 10)), 0o644); err != nil {
-			t.Fatalf("memory.memsw.limit_in_bytes: %v", err)
-		}
-	}
-	return dir
-}
-
 // The issue's case: a 96 MiB memory cgroup where a worker's children
 // exhaust the memory. drover stays alive and answers; the worker the OOM
 // killer took is named as such in the log, in /status and in /metrics;
@@ -144,11 +94,11 @@ func memCgroup(t *testing.T, name string, limit int64) string {
 func TestOOMKillOfWorkerIsNamed(t *testing.T) {
 	t.Parallel()
 	const limit = 96 << 20
-	cg := memCgroup(t, "named", limit)
-	d := start(t, opts{health: true, shell: hostileJoin(cg), env: []string{"DROVER_WORKERS=1", "DROVER_CRASH_LIMIT=0", "DROVER_BACKOFF_MAX=1s"}},
+	cg := memCgroup(t, limit)
+	d := start(t, opts{health: true, shell: cg.join(), env: []string{"DROVER_WORKERS=1", "DROVER_CRASH_LIMIT=0", "DROVER_BACKOFF_MAX=1s"}},
 		workerArgs(t, "oom-worker", "OOM_CHILDREN=40", "OOM_MIB=8")...)
 	line := d.waitLog(`^drover: warning: worker 0 \(pid (\d+)\) was killed by the OOM killer \(memory limit 96Mi: cgroup v1 memory.limit_in_bytes 100663296 at `+
-		regexp.QuoteMeta(cg)+`\)$`, 1, 60*time.Second)
+		regexp.QuoteMeta(cg.dir)+`\)$`, 1, 60*time.Second)
 	t.Logf("%s", line[0])
 	d.waitLog(`worker failed; restarting worker=0 pid=`+line[1]+` status="signal SIGKILL \(OOM killer\)"`, 1, 10*time.Second)
 
@@ -166,11 +116,11 @@ func TestOOMKillOfWorkerIsNamed(t *testing.T) {
 	if !oomExit {
 		t.Errorf("/status shows no last exit by the OOM killer: %+v", st.Workers)
 	}
-	if v := hzSample(t, d.metrics(), "drover_worker_restarts_total", "reason", "oom"); v < 1 {
+	if v := metricValue(t, d.metrics(), "drover_worker_restarts_total", "reason", "oom"); v < 1 {
 		t.Errorf(`drover_worker_restarts_total{reason="oom"} = %v, want >= 1`, v)
 	}
-	oc, _ := os.ReadFile(filepath.Join(cg, "memory.oom_control"))
-	t.Logf("%s: %s", cg, strings.ReplaceAll(string(oc), "\n", "; "))
+	oc, _ := os.ReadFile(cg.file("memory.oom_control"))
+	t.Logf("%s: %s", cg.dir, strings.ReplaceAll(string(oc), "\n", "; "))
 	d.stop()
-	hostileNoCrash(t, d)
+	d.noCrash()
 }

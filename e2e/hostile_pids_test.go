@@ -6,8 +6,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,78 +13,9 @@ import (
 	"time"
 )
 
-// hostilePidsCgroup creates a child of this process's pids cgroup (v1) with
-// pids.max set, and removes it when the test ends. A process the test left
-// in it is killed first: only this test's processes can be there.
-func hostilePidsCgroup(t *testing.T, max int) string {
-	t.Helper()
-	needRoot(t)
-	base := "/sys/fs/cgroup/pids"
-	if _, err := os.Stat(filepath.Join(base, "cgroup.procs")); err != nil {
-		t.Skip("no cgroup v1 pids hierarchy at /sys/fs/cgroup/pids")
-	}
-	self := ""
-	if b, err := os.ReadFile("/proc/self/cgroup"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			parts := strings.SplitN(l, ":", 3)
-			if len(parts) == 3 && contains(strings.Split(parts[1], ","), "pids") {
-				self = parts[2]
-			}
-		}
-	}
-	dir := filepath.Join(base, self, fmt.Sprintf("hostile-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-")))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Skipf("cgroup v1 pids hierarchy not writable here: %v", err)
-	}
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for syscall.Rmdir(dir) != nil && time.Now().Before(deadline) {
-			for _, pid := range hostileProcs(dir) {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-			time.Sleep(20 * time.Millisecond) // the last processes are still leaving
-		}
-	})
-	hostilePidsMax(t, dir, max)
-	return dir
-}
-
-// hostilePidsMax sets pids.max; below pids.current it makes every fork fail with EAGAIN.
-func hostilePidsMax(t *testing.T, dir string, max int) {
-	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, "pids.max"), []byte(strconv.Itoa(max)), 0o644); err != nil {
-		t.Fatalf("setting pids.max: %v", err)
-	}
-}
-
-// hostileProcs lists the processes in a cgroup.
-func hostileProcs(dir string) []int {
-	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-	var out []int
-	for _, f := range strings.Fields(string(b)) {
-		n, _ := strconv.Atoi(f)
-		out = append(out, n)
-	}
-	return out
-}
-
-// hostileJoin is the opts.shell line that puts drover into dir.
-func hostileJoin(dir string) string { return "echo $$ > " + filepath.Join(dir, "cgroup.procs") }
-
-// hostileNoCrash fails on the signs of a drover that crashed or misreported
-// a refused fork: a Go stack dump, a panic, a runtime abort, "exit 126".
-func hostileNoCrash(t *testing.T, d *drover) {
-	t.Helper()
-	for _, bad := range []string{`^goroutine \d+ `, `panic`, `fatal error`, `pthread_create`, `exit 126`, `SIGABRT`} {
-		if n := d.count(bad); n > 0 {
-			t.Errorf("%d log lines match %q", n, bad)
-		}
-	}
-}
-
 func TestHostilePidsLimitRefusesAbsurdWorkers(t *testing.T) {
-	cg := hostilePidsCgroup(t, 300)
-	out, err := command(t, opts{shell: hostileJoin(cg), env: []string{"DROVER_WORKERS=1000"}}, "sleep", "1000").CombinedOutput()
+	cg := pidsCgroup(t, 300)
+	out, err := command(t, opts{shell: cg.join(), env: []string{"DROVER_WORKERS=1000"}}, "sleep", "1000").CombinedOutput()
 	if code := exitCode(err); code != 2 {
 		t.Errorf("DROVER_WORKERS=1000 under pids.max 300: exit %d, want 2; output %q", code, out)
 	}
@@ -94,7 +23,7 @@ func TestHostilePidsLimitRefusesAbsurdWorkers(t *testing.T) {
 	if strings.Contains(line, "\n") || !strings.Contains(line, `DROVER_WORKERS="1000"`) || !strings.Contains(line, "pids.max 300") {
 		t.Errorf("want one line naming DROVER_WORKERS and pids.max 300, got %q", line)
 	}
-	if procs := hostileProcs(cg); len(procs) != 0 {
+	if procs := cg.procs(); len(procs) != 0 {
 		t.Errorf("processes left in the cgroup: %v", procs)
 	}
 }
@@ -102,8 +31,8 @@ func TestHostilePidsLimitRefusesAbsurdWorkers(t *testing.T) {
 // auto with 4096 workers per CPU starts exactly the cap the cgroup allows,
 // and SIGTTIN beyond it is refused with one line.
 func TestHostilePidsLimitCapsAutoAndTTIN(t *testing.T) {
-	cg := hostilePidsCgroup(t, 300)
-	d := start(t, opts{health: true, shell: hostileJoin(cg),
+	cg := pidsCgroup(t, 300)
+	d := start(t, opts{health: true, shell: cg.join(),
 		env: []string{"DROVER_WORKERS=auto", "DROVER_WORKERS_PER_CPU=4096"}}, "sleep", "1000")
 	m := d.waitLog(`^drover: (\d+) workers: .* capped at (\d+) by pids\.max 300 \((\d+) in use\)`, 1, 10*time.Second)
 	n, _ := strconv.Atoi(m[1])
@@ -128,8 +57,8 @@ func TestHostilePidsLimitCapsAutoAndTTIN(t *testing.T) {
 	if got := d.count(`not adding a worker`); got != 1 {
 		t.Errorf("%d refusal lines for one SIGTTIN, want 1", got)
 	}
-	hostileNoCrash(t, d)
-	if procs := hostileProcs(cg); len(procs) != 0 {
+	d.noCrash()
+	if procs := cg.procs(); len(procs) != 0 {
 		t.Errorf("processes left in the cgroup: %v", procs)
 	}
 }
@@ -140,20 +69,20 @@ func TestHostilePidsLimitCapsAutoAndTTIN(t *testing.T) {
 // ends it promptly with nothing left in the cgroup.
 func TestHostileForkEAGAIN(t *testing.T) {
 	const n = 4
-	cg := hostilePidsCgroup(t, 300)
-	d := start(t, opts{health: true, shell: hostileJoin(cg),
+	cg := pidsCgroup(t, 300)
+	d := start(t, opts{health: true, shell: cg.join(),
 		env: []string{"DROVER_WORKERS=" + strconv.Itoa(n), "DROVER_CRASH_LIMIT=3", "DROVER_BACKOFF_MAX=200ms"}}, "sleep", "1000")
 	d.waitLog(fmt.Sprintf(`worker started worker=%d `, n-1), 1, 10*time.Second)
 
 	starve := func(streak int) {
-		hostilePidsMax(t, cg, 1)
+		cg.set("pids.max", 1)
 		for _, pids := range d.workerPids() {
 			_ = syscall.Kill(pids[len(pids)-1], syscall.SIGKILL)
 		}
 		d.waitLog(`cannot start workers for lack of resources; retrying with backoff`, streak, 10*time.Second)
 	}
 	starve(1)
-	hostilePidsMax(t, cg, 300)
+	cg.set("pids.max", 300)
 	d.waitLog(`workers start again`, 1, 10*time.Second)
 	d.waitLog(`worker started`, 2*n, 10*time.Second)
 	if st := d.status(); st.Desired != n {
@@ -163,15 +92,10 @@ func TestHostileForkEAGAIN(t *testing.T) {
 	starve(2)
 	// The retries go on while starved: more than the crash limit of 3 (my two kills count 2),
 	// given 1 s at a backoff of at most 200 ms.
-	deadline := time.After(time.Second)
-wait:
-	for {
-		select {
-		case <-d.done:
-			t.Fatalf("drover exited %d while forks failed", d.code)
-		case <-deadline:
-			break wait
-		}
+	select {
+	case <-d.done:
+		t.Fatalf("drover exited %d while forks failed", d.code)
+	case <-time.After(time.Second):
 	}
 	began := time.Now()
 	d.stop()
@@ -181,13 +105,13 @@ wait:
 	if got := d.count(`lack of resources`); got != 2 {
 		t.Errorf("%d lack-of-resources lines for two streaks, want 2", got)
 	}
-	hostileNoCrash(t, d)
+	d.noCrash()
 	for _, bad := range []string{`giving up`, `cannot start worker `} {
 		if d.count(bad) > 0 {
 			t.Errorf("a refused fork was treated as a broken command (%q)", bad)
 		}
 	}
-	if procs := hostileProcs(cg); len(procs) != 0 {
+	if procs := cg.procs(); len(procs) != 0 {
 		t.Errorf("processes left in the cgroup after drover exited: %v", procs)
 	}
 }
@@ -201,33 +125,26 @@ func TestHostileForkBombFillsCgroup(t *testing.T) {
 	const max = 80
 	// bash, unlike dash, survives a failed fork: it retries with backoff,
 	// so the bomb stays alive and keeps the cgroup full.
-	bash := needCmd(t, "bash")
-	cg := hostilePidsCgroup(t, max)
+	bash := program(t, "bash")
+	cg := pidsCgroup(t, max)
 	bomb := `if [ "$DROVER_WORKER_ID" = 0 ]; then while :; do sleep 1000 & done 2>/dev/null; fi; exec sleep 1000`
-	d := start(t, opts{health: true, shell: hostileJoin(cg),
+	d := start(t, opts{health: true, shell: cg.join(),
 		env: []string{"DROVER_WORKERS=2", "DROVER_CRASH_LIMIT=3", "DROVER_BACKOFF_MAX=200ms"}}, bash, "-c", bomb)
 	d.waitLog(`worker started worker=1 `, 1, 10*time.Second)
 	// The cgroup fills as fast as sh forks; pids.current has no event.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		b, _ := os.ReadFile(filepath.Join(cg, "pids.current"))
-		if n, _ := strconv.Atoi(strings.TrimSpace(string(b))); n >= max {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the fork bomb did not fill the cgroup: pids.current %s", b)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, 10*time.Second, fmt.Sprintf("the fork bomb to fill the cgroup (pids.max %d)", max), func() (string, bool) {
+		n := cg.get("pids.current")
+		return fmt.Sprintf("pids.current %d", n), n >= max
+	})
 	// The kill frees one pid; the restart usually takes it (bash sleeps
 	// between its fork retries), leaving drover's runtime none for a new
 	// thread; or bash wins, and the restart fails with EAGAIN.
-	d.hostileKill1(1)
+	d.killWorker(1)
 	d.waitLog(`worker started worker=1 |lack of resources`, 2, 10*time.Second)
 	if d.count(`lack of resources`) == 0 {
 		// Keep the pid the next kill frees from the restart too.
-		hostilePidsMax(t, cg, max-4)
-		d.hostileKill1(1)
+		cg.set("pids.max", max-4)
+		d.killWorker(1)
 		d.waitLog(`cannot start workers for lack of resources; retrying with backoff`, 1, 10*time.Second)
 	}
 	// The health server reads /proc for every worker: system calls that
@@ -246,21 +163,8 @@ func TestHostileForkBombFillsCgroup(t *testing.T) {
 		t.Errorf("drover exited %d, want 0", code)
 	}
 	d.settleLog()
-	hostileNoCrash(t, d)
-	if procs := hostileProcs(cg); len(procs) != 0 {
+	d.noCrash()
+	if procs := cg.procs(); len(procs) != 0 {
 		t.Errorf("%d processes left in the cgroup after drover exited: %v", len(procs), procs)
-	}
-}
-
-// hostileKill1 SIGKILLs the current worker of slot id without waiting for
-// a replacement, which may never come.
-func (d *drover) hostileKill1(id int) {
-	d.t.Helper()
-	pids := d.workerPids()[id]
-	if len(pids) == 0 {
-		d.t.Fatalf("slot %d has no worker", id)
-	}
-	if err := syscall.Kill(pids[len(pids)-1], syscall.SIGKILL); err != nil {
-		d.t.Fatalf("kill -9 worker %d: %v", id, err)
 	}
 }

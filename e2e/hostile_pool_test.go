@@ -17,24 +17,8 @@ import (
 	"time"
 )
 
-// hostileKill SIGKILLs the current worker of slot id and waits for its
-// replacement; it returns the replacement's pid.
-func (d *drover) hostileKill(id int) int {
-	d.t.Helper()
-	pids := d.workerPids()[id]
-	if len(pids) == 0 {
-		d.t.Fatalf("slot %d has no worker", id)
-	}
-	if err := syscall.Kill(pids[len(pids)-1], syscall.SIGKILL); err != nil {
-		d.t.Fatalf("kill -9 worker %d pid %d: %v", id, pids[len(pids)-1], err)
-	}
-	d.waitLog(fmt.Sprintf(`worker started worker=%d `, id), len(pids)+1, 10*time.Second)
-	pids = d.workerPids()[id]
-	return pids[len(pids)-1]
-}
-
-// hostileFDs is how many descriptors pid holds.
-func hostileFDs(pid int) int {
+// openFDs is how many descriptors pid holds.
+func openFDs(pid int) int {
 	ents, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
 	return len(ents)
 }
@@ -73,11 +57,11 @@ func TestHostileHealthFloodWhileKilling(t *testing.T) {
 	if len(open) < 300 {
 		t.Fatalf("only %d of %d flood connections were established", len(open), conns)
 	}
-	peak := hostileFDs(d.pid)
+	peak := openFDs(d.pid)
 	for r := 0; r < rounds; r++ {
 		for id := 0; id < workers; id++ {
-			d.hostileKill(id)
-			peak = max(peak, hostileFDs(d.pid))
+			d.killAndReplace(id)
+			peak = max(peak, openFDs(d.pid))
 		}
 	}
 	t.Logf("%d idle connections held open; drover's descriptors peaked at %d of 256", len(open), peak)
@@ -94,23 +78,16 @@ func TestHostileHealthFloodWhileKilling(t *testing.T) {
 	}
 	open = nil
 	// The health server frees its slots as the closed connections are
-	// read; poll /livez, with a deadline, until it answers.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, _, err := hzTryGet("http://" + d.addr + "/livez")
-		if err == nil && code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/livez after the flood: %d %v", code, err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling HTTP: nothing to wait on
-	}
+	// read; ask /livez until it answers.
+	eventually(t, 10*time.Second, "/livez to answer 200 after the flood", func() (string, bool) {
+		code, _, err := tryGet("http://" + d.addr + "/livez")
+		return fmt.Sprintf("%d %v", code, err), err == nil && code == 200
+	})
 	if st := d.status(); st.Desired != workers || len(st.Workers) != workers {
 		t.Errorf("/status after the flood: desired %d, %d workers; want %d", st.Desired, len(st.Workers), workers)
 	}
 	d.stop()
-	hostileNoCrash(t, d)
+	d.noCrash()
 }
 
 // DROVER_RESTART=never: the pool exits with the first failure's status,
@@ -140,7 +117,7 @@ func TestHostileRestartNeverFirstFailure(t *testing.T) {
 			}
 			for _, l := range d.lines() {
 				if strings.Contains(l, "worker exited") {
-					if !hostileMatch(tc.first, l) {
+					if !matches(tc.first, l) {
 						t.Errorf("the workers did not finish in the order this case is about: first exit %q", l)
 					}
 					break
@@ -159,36 +136,28 @@ func TestHostileCPUCounterMonotonic(t *testing.T) {
 	d := start(t, opts{health: true, env: []string{"DROVER_WORKERS=1", "DROVER_CRASH_LIMIT=0"}}, "sh", "-c", script)
 	waitFile(t, filepath.Join(dir, "burned"), "done", 30*time.Second)
 	sample := func() float64 {
-		return hzSample(t, d.metrics(), "drover_worker_cpu_seconds_total", "worker", "0")
+		return metricValue(t, d.metrics(), "drover_worker_cpu_seconds_total", "worker", "0")
 	}
 	// What the first worker burned, read from /proc now that it only
 	// sleeps; drover samples usage, so poll /metrics until it shows it.
 	pid, _ := strconv.Atoi(d.waitLog(`worker started worker=0 pid=(\d+)`, 1, 5*time.Second)[1])
-	burned := hostileCPUOf(t, pid)
+	burned := cpuSeconds(t, pid)
 	if burned < 0.05 {
 		t.Fatalf("the first worker burned only %v s of CPU", burned)
 	}
-	var before float64
-	deadline := time.Now().Add(10 * time.Second)
-	for before = sample(); before < burned-0.02; before = sample() {
-		if time.Now().After(deadline) {
-			t.Fatalf("the slot's counter shows %v s, the worker burned %v s", before, burned)
-		}
-		time.Sleep(50 * time.Millisecond) // polling HTTP: nothing to wait on
-	}
-	d.hostileKill(0)
-	last := before
-	for i := 0; i < 10; i++ {
+	before := eventually(t, 10*time.Second, fmt.Sprintf("the slot's counter to show the %v s the worker burned", burned), func() (float64, bool) {
 		v := sample()
-		if v < last {
-			t.Fatalf("drover_worker_cpu_seconds_total{worker=\"0\"} went down from %v to %v after the worker was replaced", last, v)
-		}
+		return v, v >= burned-0.02
+	})
+	d.killAndReplace(0)
+	last := before
+	throughout(t, 500*time.Millisecond, "the slot's CPU counters never going down after the worker was replaced", func() (string, bool) {
+		v, st := sample(), d.status()
+		seen := fmt.Sprintf("drover_worker_cpu_seconds_total{worker=\"0\"} %v after %v, /status %+v", v, last, st.Workers)
+		ok := v >= last && (len(st.Workers) != 1 || st.Workers[0].CPUSecondsTotal >= before)
 		last = v
-		if st := d.status(); len(st.Workers) == 1 && st.Workers[0].CPUSecondsTotal < before {
-			t.Fatalf("/status cpu_seconds_total went down from %v to %v", before, st.Workers[0].CPUSecondsTotal)
-		}
-		time.Sleep(50 * time.Millisecond) // samples over the next half second
-	}
+		return seen, ok
+	})
 	t.Logf("slot 0 CPU: %v s before the kill, %v s after", before, last)
 	d.stop()
 }
@@ -207,7 +176,7 @@ func TestHostileKillLoop(t *testing.T) {
 	var killed []int
 	for i := 0; i < kills; i++ {
 		killed = append(killed, d.workerPids()[0][i])
-		d.hostileKill(0)
+		d.killAndReplace(0)
 	}
 	st := d.status()
 	if st.Desired != 2 || len(st.Workers) != 2 {
@@ -219,7 +188,7 @@ func TestHostileKillLoop(t *testing.T) {
 		}
 	}
 	d.stop()
-	hostileNoCrash(t, d)
+	d.noCrash()
 	for _, pid := range killed {
 		if syscall.Kill(pid, 0) == nil && parentOf(strconv.Itoa(pid)) == d.pid {
 			t.Errorf("killed worker %d is still there", pid)
@@ -230,21 +199,19 @@ func TestHostileKillLoop(t *testing.T) {
 	again.stop()
 }
 
-// hostileMatch reports whether s matches the regular expression re.
-func hostileMatch(re, s string) bool {
+// matches reports whether s matches the regular expression re.
+func matches(re, s string) bool {
 	return regexp.MustCompile(re).MatchString(s)
 }
 
-// hostileCPUOf is user+system time of pid from /proc/pid/stat, at the
+// cpuSeconds is user+system time of pid from /proc/pid/stat, at the
 // 100 Hz clock tick Linux reports it in.
-func hostileCPUOf(t *testing.T, pid int) float64 {
+func cpuSeconds(t *testing.T, pid int) float64 {
 	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		t.Fatal(err)
+	f := statFields("/proc/" + strconv.Itoa(pid) + "/stat")
+	if len(f) < 13 {
+		t.Fatalf("no /proc/%d/stat", pid)
 	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	utime, _ := strconv.Atoi(f[11])
 	stime, _ := strconv.Atoi(f[12])
 	return float64(utime+stime) / 100
@@ -285,5 +252,5 @@ func TestHostileTermWhileStartingManyWorkers(t *testing.T) {
 	if stopped != started {
 		t.Errorf("%d workers started, %d reported stopped", started, stopped)
 	}
-	hostileNoCrash(t, d)
+	d.noCrash()
 }

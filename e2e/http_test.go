@@ -22,10 +22,12 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-var hzHTTP = &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{Proxy: nil}}
+// httpClient never goes through a proxy and never waits long.
+var httpClient = &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{Proxy: nil}}
 
-func hzTryGet(url string) (int, string, error) {
-	resp, err := hzHTTP.Get(url)
+// tryGet is one GET: status code and body, or the error.
+func tryGet(url string) (int, string, error) {
+	resp, err := httpClient.Get(url)
 	if err != nil {
 		return 0, "", err
 	}
@@ -37,7 +39,7 @@ func hzTryGet(url string) (int, string, error) {
 // get asks the health server; only for the test's own goroutine.
 func (d *drover) get(path string) (int, string) {
 	d.t.Helper()
-	code, body, err := hzTryGet("http://" + d.addr + path)
+	code, body, err := tryGet("http://" + d.addr + path)
 	if err != nil {
 		d.t.Fatalf("GET %s: %v", path, err)
 	}
@@ -51,9 +53,9 @@ func (d *drover) expect(path string, code int, body string) {
 	}
 }
 
-// hzStatus is /status as the design documents it, decoded strictly so that
+// statusDoc is /status as the design documents it, decoded strictly so that
 // a renamed or added field fails here before it breaks a user's parser.
-type hzStatus struct {
+type statusDoc struct {
 	Version  string `json:"version"`
 	Desired  int    `json:"desired"`
 	Ready    int    `json:"ready"`
@@ -93,7 +95,7 @@ type hzStatus struct {
 	Time     time.Time         `json:"time"`
 }
 
-func (d *drover) status() hzStatus {
+func (d *drover) status() statusDoc {
 	d.t.Helper()
 	code, body := d.get("/status")
 	if code != http.StatusOK {
@@ -101,30 +103,24 @@ func (d *drover) status() hzStatus {
 	}
 	dec := json.NewDecoder(strings.NewReader(body))
 	dec.DisallowUnknownFields()
-	var s hzStatus
+	var s statusDoc
 	if err := dec.Decode(&s); err != nil {
 		d.t.Fatalf("/status does not match the documented schema: %v\n%s", err, body)
 	}
 	return s
 }
 
-// waitStatus polls /status until ok holds.
-func (d *drover) waitStatus(what string, timeout time.Duration, ok func(hzStatus) bool) hzStatus {
+// waitStatus asks /status until ok holds; drover pushes nothing.
+func (d *drover) waitStatus(what string, timeout time.Duration, ok func(statusDoc) bool) statusDoc {
 	d.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	return eventually(d.t, timeout, what, func() (statusDoc, bool) {
 		s := d.status()
-		if ok(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			d.t.Fatalf("timed out after %s waiting for %s; /status: %+v", timeout, what, s)
-		}
-		time.Sleep(20 * time.Millisecond) // polling HTTP: drover pushes nothing
-	}
+		return s, ok(s)
+	})
 }
 
-func hzReadyIs(n int) func(hzStatus) bool { return func(s hzStatus) bool { return s.Ready == n } }
+// readyIs is waitStatus's condition "n workers ready".
+func readyIs(n int) func(statusDoc) bool { return func(s statusDoc) bool { return s.Ready == n } }
 
 // metrics scrapes /metrics and parses it as Prometheus does.
 func (d *drover) metrics() map[string]*dto.MetricFamily {
@@ -141,10 +137,10 @@ func (d *drover) metrics() map[string]*dto.MetricFamily {
 	return mfs
 }
 
-// hzCanon writes the named families as sorted "TYPE" and sample lines,
+// canonMetrics writes the named families as sorted "TYPE" and sample lines,
 // without HELP, so that expected values can be written out as text and
 // compared whole, as client_golang's testutil does.
-func hzCanon(mfs map[string]*dto.MetricFamily, names ...string) string {
+func canonMetrics(mfs map[string]*dto.MetricFamily, names ...string) string {
 	var b strings.Builder
 	for _, name := range names {
 		mf := mfs[name]
@@ -176,8 +172,8 @@ func hzCanon(mfs map[string]*dto.MetricFamily, names ...string) string {
 	return b.String()
 }
 
-// hzSample is the value of name{label=value}, or fails the test.
-func hzSample(t *testing.T, mfs map[string]*dto.MetricFamily, name, label, value string) float64 {
+// metricValue is the value of name{label=value}, or fails the test.
+func metricValue(t *testing.T, mfs map[string]*dto.MetricFamily, name, label, value string) float64 {
 	t.Helper()
 	for _, m := range mfs[name].GetMetric() {
 		for _, l := range m.GetLabel() {
@@ -258,36 +254,31 @@ func get(network, addr, path string, timeout time.Duration) (string, error) {
 func getURL(t *testing.T, url, path string) string {
 	t.Helper()
 	network, addr := splitURL(url)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		body, err := get(network, addr, path, 5*time.Second)
-		if err == nil {
-			return body
+	var body string
+	eventually(t, 10*time.Second, "GET "+url+path, func() (string, bool) {
+		var err error
+		if body, err = get(network, addr, path, 5*time.Second); err != nil {
+			return err.Error(), false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s%s: %v", url, path, err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling HTTP with a deadline
-	}
+		return "", true
+	})
+	return body
 }
 
 var pidRx = regexp.MustCompile(`pid[= ](\d+)`)
 
-// distinctPids requests url until want different pids have answered.
+// distinctPids requests url until want different pids have answered, and
+// returns how many answers each gave.
 func distinctPids(t *testing.T, url string, want int) map[string]int {
 	t.Helper()
 	seen := map[string]int{}
-	deadline := time.Now().Add(20 * time.Second)
-	for len(seen) < want {
-		if time.Now().After(deadline) {
-			t.Fatalf("only pids %v answered on %s, want %d distinct", seen, url, want)
-		}
+	return eventually(t, 20*time.Second, fmt.Sprintf("%d distinct pids to answer on %s", want, url), func() (map[string]int, bool) {
 		body := getURL(t, url, "/")
 		m := pidRx.FindStringSubmatch(body)
 		if m == nil {
 			t.Fatalf("answer without a pid: %q", body)
 		}
 		seen[m[1]]++
-	}
-	return seen
+		return seen, len(seen) >= want
+	})
 }

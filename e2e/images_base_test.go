@@ -42,8 +42,11 @@ func (r *rootfs) addBinary(t *testing.T, host, dst string) {
 func (r *rootfs) addLibs(t *testing.T, host string) {
 	t.Helper()
 	out, err := exec.Command("ldd", host).CombinedOutput()
+	if err != nil && strings.Contains(string(out), "not a dynamic executable") {
+		return // static: no libraries to add
+	}
 	if err != nil {
-		t.Skipf("ldd %s: %v: %s (a stand-in base needs the host's dynamic libraries)", host, err, out)
+		t.Fatalf("ldd %s: %v: %s (a stand-in base needs the host's dynamic libraries)", host, err, out)
 	}
 	for _, f := range strings.Fields(string(out)) {
 		if strings.HasPrefix(f, "/") {
@@ -200,7 +203,7 @@ func goBuildMounts(t *testing.T) []string {
 // its libraries, and the image's "node" user (uid 1000).
 func nodeBase(t *testing.T, tag imageTag) string {
 	t.Helper()
-	node := needCmd(t, "node")
+	node := program(t, "node")
 	r := newRootfs()
 	r.addBinary(t, node, "/usr/local/bin/node")
 	r.data["/etc/passwd"] = imagePasswd
@@ -215,19 +218,16 @@ func nodeBase(t *testing.T, tag imageTag) string {
 // modules.
 func pythonBase(t *testing.T, tag imageTag) string {
 	t.Helper()
-	exe, err := filepath.EvalSymlinks("/usr/bin/python3")
-	if err != nil {
-		t.Skipf("no /usr/bin/python3 to make a python base image from: %v", err)
-	}
-	stdlib := filepath.Join("/usr/lib", filepath.Base(exe))
-	if _, err := os.Stat(filepath.Join(stdlib, "os.py")); err != nil {
-		t.Skipf("no standard library for %s at %s: %v", exe, stdlib, err)
-	}
+	require(t, "python3")
+	exe, stdlib := hostPython(t)
+	// At /usr/bin/python3 the interpreter finds its standard library at
+	// /usr/lib/python3.X, wherever the host keeps it.
+	inImage := path.Join("/usr/lib", filepath.Base(stdlib))
 	r := newRootfs()
 	r.addBinary(t, exe, "/usr/bin/python3")
 	skip := map[string]bool{"__pycache__": true, "test": true, "tests": true, "idlelib": true, "tkinter": true,
 		"turtledemo": true, "ensurepip": true, "lib2to3": true, "site-packages": true, "dist-packages": true}
-	err = filepath.WalkDir(stdlib, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(stdlib, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -240,7 +240,8 @@ func pythonBase(t *testing.T, tag imageTag) string {
 		if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
 			return nil // a dangling or directory symlink
 		}
-		r.files[p] = p
+		rel, _ := filepath.Rel(stdlib, p)
+		r.files[path.Join(inImage, filepath.ToSlash(rel))] = p
 		if strings.HasSuffix(p, ".so") {
 			r.addLibs(t, p)
 		}
@@ -252,4 +253,26 @@ func pythonBase(t *testing.T, tag imageTag) string {
 	r.data["/etc/passwd"] = imagePasswd
 	r.data["/etc/group"] = imageGroup
 	return importBase(t, r, tag.image("python-base"), imagePath, "ENV LANG=C.UTF-8", `CMD ["python3"]`)
+}
+
+// hostPython is a python3 of the host and its standard library: Debian's
+// /usr/bin/python3 where there is one, else the interpreter python3 on
+// PATH runs.
+func hostPython(t *testing.T) (exe, stdlib string) {
+	t.Helper()
+	exe, err := filepath.EvalSymlinks("/usr/bin/python3")
+	if err != nil {
+		if exe, err = realPython(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command(exe, "-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])").Output()
+	if err != nil {
+		t.Fatalf("%s: where is the standard library: %v", exe, err)
+	}
+	stdlib = strings.TrimSpace(string(out))
+	if _, err := os.Stat(filepath.Join(stdlib, "os.py")); err != nil {
+		t.Fatalf("no standard library for %s at %s: %v", exe, stdlib, err)
+	}
+	return exe, stdlib
 }

@@ -77,9 +77,7 @@ func buildImage(t *testing.T, tag imageTag, what, dir string, buildArgs []string
 // README says: `podman run --cpus 1.5 -p 8080:8080 -p 8081:8081 IMAGE`
 // (on free loopback ports here). No image or container survives the test.
 func TestExampleImages(t *testing.T) {
-	needRoot(t)
-	needCmd(t, "podman")
-	needCmd(t, "ldd")
+	require(t, "root", "podman", "ldd")
 	tag := imageTag(fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()))
 	// Registered first, so it runs after every removal: nothing of this
 	// run may be left in podman's store.
@@ -182,20 +180,15 @@ func runExample(t *testing.T, tag imageTag, img, user string) {
 // waitReadyz asks the published health port until it answers 200.
 func waitReadyz(t *testing.T, d *drover, url string, timeout time.Duration) (int, string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		code, body, err := hzTryGet(url)
-		if err == nil && code == 200 {
-			return code, body
-		}
-		select {
-		case <-d.done:
-			t.Fatalf("drover exited (code %d) before %s answered 200", d.code, url)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not answer 200 within %s: %d %q %v", url, timeout, code, body, err)
-		}
-		time.Sleep(100 * time.Millisecond) // polling HTTP: no event to wait on
+	type answer struct {
+		code int
+		body string
+		err  error
 	}
+	a := eventually(t, timeout, url+" to answer 200", func() (answer, bool) {
+		d.alive(url + " to answer 200")
+		code, body, err := tryGet(url)
+		return answer{code, body, err}, err == nil && code == 200
+	})
+	return a.code, a.body
 }

@@ -76,7 +76,7 @@ const capSysResourceBit = 24
 // says so); an explicit score is used as given; off leaves every score
 // alone; a score below drover's is refused at start.
 func TestOOMScoresOfWorkers(t *testing.T) {
-	needRoot(t)
+	require(t, "root")
 	noCap := []string{"setpriv", "--bounding-set", "-sys_resource", "--"}
 	worker := []string{"sh", "-c", "sleep 1000 & wait"}
 	base := oomScoreOf(t, os.Getpid()) // what drover inherits unless a case sets it
@@ -154,7 +154,7 @@ func TestOOMScoresOfWorkers(t *testing.T) {
 // workers at the score it was given. Only where the test itself holds
 // the capability (this CI machine's root does not).
 func TestOOMScoreDroverLowersItself(t *testing.T) {
-	needRoot(t)
+	require(t, "root")
 	if !selfHasCap(t, capSysResourceBit) {
 		t.Log("root here lacks CAP_SYS_RESOURCE: drover cannot lower its own score, which TestOOMScoresOfWorkers covers; launch's unit tests cover the plan")
 		return
@@ -171,43 +171,6 @@ func TestOOMScoreDroverLowersItself(t *testing.T) {
 	d.stop()
 }
 
-// launchMemCgroup creates a cgroup v1 memory cgroup with limit bytes (and
-// no swap beyond it) and removes it when the test ends.
-func launchMemCgroup(t *testing.T, limit int64) string {
-	t.Helper()
-	base := "/sys/fs/cgroup/memory"
-	if _, err := os.Stat(filepath.Join(base, "memory.limit_in_bytes")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("no cgroup v1 memory hierarchy at /sys/fs/cgroup/memory")
-		}
-		t.Skip("no cgroup v1 memory hierarchy at /sys/fs/cgroup/memory")
-	}
-	dir := filepath.Join(base, fmt.Sprintf("drover-oom-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-")))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for syscall.Rmdir(dir) != nil && time.Now().Before(deadline) {
-			b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-			for _, p := range strings.Fields(string(b)) {
-				n, _ := strconv.Atoi(p)
-				syscall.Kill(n, syscall.SIGKILL)
-			}
-			time.Sleep(20 * time.Millisecond) // the last processes are still leaving
-		}
-	})
-	v := []byte(strconv.FormatInt(limit, 10))
-	if err := os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), v, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "memory.memsw.limit_in_bytes"), v, 0o644); err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// memcgOOMKills is the memory cgroup's count of OOM kills.
 func memcgOOMKills(t *testing.T, dir string) int {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "memory.oom_control"))
@@ -227,27 +190,27 @@ func memcgOOMKills(t *testing.T, dir string) int {
 // the biggest process at score 0 and went first), and drover is alive to
 // stop the pool.
 func TestOOMKillerTakesWorkersNotDrover(t *testing.T) {
-	needRoot(t)
-	cg := launchMemCgroup(t, 96<<20)
-	d := start(t, opts{pidns: true, shell: "echo $$ > " + filepath.Join(cg, "cgroup.procs"), env: []string{
+	require(t, "root")
+	cg := memCgroup(t, 96<<20)
+	d := start(t, opts{pidns: true, shell: cg.join(), env: []string{
 		"DROVER_WORKERS=1", "DROVER_CRASH_LIMIT=0",
 	}}, "sh", "-c", `i=0; while [ $i -lt 40 ]; do tail /dev/zero & i=$((i+1)); done; wait`)
 	deadline := time.Now().Add(30 * time.Second)
-	for memcgOOMKills(t, cg) < 20 {
+	for memcgOOMKills(t, cg.dir) < 20 {
 		select {
 		case <-d.done:
-			t.Fatalf("drover died (code %d) after %d OOM kills", d.code, memcgOOMKills(t, cg))
+			t.Fatalf("drover died (code %d) after %d OOM kills", d.code, memcgOOMKills(t, cg.dir))
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d OOM kills in 30s", memcgOOMKills(t, cg))
+			t.Fatalf("only %d OOM kills in 30s", memcgOOMKills(t, cg.dir))
 		}
 		time.Sleep(20 * time.Millisecond) // memory.oom_control: polled, no event here
 	}
 	if err := syscall.Kill(d.pid, 0); err != nil {
-		t.Fatalf("drover is gone after %d OOM kills: %v", memcgOOMKills(t, cg), err)
+		t.Fatalf("drover is gone after %d OOM kills: %v", memcgOOMKills(t, cg.dir), err)
 	}
-	t.Logf("%d OOM kills, drover alive", memcgOOMKills(t, cg))
+	t.Logf("%d OOM kills, drover alive", memcgOOMKills(t, cg.dir))
 	d.signal(syscall.SIGTERM)
 	if code := d.wait(20 * time.Second); code != 0 && code != 137 {
 		t.Errorf("drover exited %d after SIGTERM", code)

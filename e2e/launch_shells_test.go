@@ -78,14 +78,7 @@ func argvRecords(t *testing.T, dir string, n int) map[string]argvRecord {
 // names is covered, for drover's namespace only.
 func shellMount(t *testing.T, name string) string {
 	t.Helper()
-	bin, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not installed (.ci/run installs it)", name)
-		}
-		t.Skipf("%s is not installed", name)
-	}
-	bin, _ = filepath.EvalSymlinks(bin)
+	bin, _ := filepath.EvalSymlinks(program(t, name))
 	return fmt.Sprintf(`mount --bind %[1]s /bin/sh && [ "$(stat -Lc %%d:%%i /bin/sh)" = "$(stat -c %%d:%%i %[1]s)" ] || { echo "/bin/sh is not %[1]s" >&2; exit 99; }`, bin)
 }
 
@@ -142,7 +135,7 @@ func droverStdio(t *testing.T, pid int) [3]string {
 // bare name, arguments a shell would mangle), fds 0-2 are drover's, its
 // sockets are at 3…, LISTEN_PID is its pid, nothing else leaked.
 func TestShimManySocketsUnderEachShell(t *testing.T) {
-	needRoot(t)
+	require(t, "root")
 	bin := argvrec(t)
 	args := []string{"argvrec", "a b", "", "$x", "-c", "10>&-", "*", "10"}
 	for _, shell := range []string{"dash", "bash", "busybox"} {
@@ -158,7 +151,7 @@ func TestShimManySocketsUnderEachShell(t *testing.T) {
 					"DROVER_LISTEN=" + listen, "DROVER_WORKERS=2", "DROVER_READY=started", "ARGV_OUT=" + out, "PATH=" + bin + ":" + os.Getenv("PATH"),
 				}}, args...)
 				recs := argvRecords(t, out, 2)
-				d.waitStatus("both workers ready", 10*time.Second, hzReadyIs(2))
+				d.waitStatus("both workers ready", 10*time.Second, readyIs(2))
 				d.expect("/readyz", 200, "ok")
 				stdio := droverStdio(t, d.pid)
 				for name, r := range recs {
@@ -183,7 +176,7 @@ func TestShimManySocketsUnderEachShell(t *testing.T) {
 // name or a path, directly (no sockets), through the shell (one socket)
 // and through drover's shim (a variable name no shell passes on).
 func TestShimKeepsArgv0(t *testing.T) {
-	needRoot(t)
+	require(t, "root")
 	bin := argvrec(t)
 	for _, c := range []struct {
 		name string

@@ -67,7 +67,7 @@ func openTempDir(t *testing.T) string {
 // or other supplementary groups are refused before anything starts, in
 // one line naming DROVER_USER and why.
 func TestUserWhenDroverIsNotRoot(t *testing.T) {
-	needRoot(t)
+	require(t, "root")
 	asNobody := []string{"--reuid=65534", "--regid=65534", "--clear-groups"}
 	const accept = `accepted: uid[:gid] (0 to 4294967294) or a user[:group] name`
 	for _, c := range []struct {
@@ -109,7 +109,7 @@ func TestUserWhenDroverIsNotRoot(t *testing.T) {
 // A pool as uid 65534 with DROVER_USER naming that user and sockets for
 // the exec shim: every worker starts and runs as 65534, no start fails.
 func TestUserPoolWhenDroverIsNotRoot(t *testing.T) {
-	needRoot(t)
+	require(t, "root")
 	out := openTempDir(t)
 	bin := argvrec(t)
 	d := start(t, opts{
@@ -121,7 +121,7 @@ func TestUserPoolWhenDroverIsNotRoot(t *testing.T) {
 		if r.ListenPid != strconv.Itoa(r.Pid) {
 			t.Errorf("worker %s: LISTEN_PID %s, want %d", name, r.ListenPid, r.Pid)
 		}
-		hostileCheckUid(t, strconv.Itoa(r.Pid), "65534")
+		waitUid(t, strconv.Itoa(r.Pid), "65534")
 	}
 	d.stop()
 	if n := d.count(`cannot run|not permitted|failed`); n > 0 {

@@ -183,7 +183,10 @@ func slotWorker(t *testing.T, recs map[string]string, slot string, skip ...strin
 // a removed slot's socket is closed only once its worker has stopped.
 func TestListenReuseportSlotKeepsItsSocket(t *testing.T) {
 	out := t.TempDir()
-	hold := filepath.Join(out, "release")
+	hold := filepath.Join(t.TempDir(), "release")
+	if err := syscall.Mkfifo(hold, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	p := start(t, opts{pidns: true, env: []string{
 		"DROVER_LISTEN=127.0.0.1:0", "DROVER_WORKERS=2", "DROVER_REUSEPORT=true",
 	}}, fdsArgs(t, "LISTEN_OUT="+out, "HOLD_TERM="+hold)...)
@@ -209,14 +212,9 @@ func TestListenReuseportSlotKeepsItsSocket(t *testing.T) {
 	if !sockInodes(p.pid)[sock] {
 		t.Errorf("drover closed removed slot 1's socket %s while its worker was still stopping", sock)
 	}
-	os.WriteFile(hold, nil, 0o644)
-	deadline := time.Now().Add(10 * time.Second)
-	for sockInodes(p.pid)[sock] {
-		if time.Now().After(deadline) {
-			t.Fatalf("drover still holds removed slot 1's socket %s after its worker stopped", sock)
-		}
-		time.Sleep(10 * time.Millisecond) // polling /proc: no event to wait on
-	}
+	release(t, hold)
+	eventually(t, 10*time.Second, "drover to close removed slot 1's socket "+sock+" after its worker stopped",
+		func() (map[string]bool, bool) { s := sockInodes(p.pid); return s, !s[sock] })
 	// drover reaps before it releases: once the socket is gone, so must
 	// the worker be, or the socket was closed under it.
 	if _, err := os.Stat("/proc/" + strconv.Itoa(host)); err == nil {
@@ -226,4 +224,18 @@ func TestListenReuseportSlotKeepsItsSocket(t *testing.T) {
 		t.Errorf("slot 0's socket %s was closed too", sock0)
 	}
 	p.stop()
+}
+
+// release lets listen-fds workers held by HOLD_TERM go, this one and any
+// later: each opens the FIFO for reading once it has its stop signal, and
+// that open returns while the test holds the FIFO open for writing. Until
+// the first worker has opened it, a non-blocking open for writing finds no
+// reader (ENXIO).
+func release(t *testing.T, fifo string) {
+	t.Helper()
+	f := eventually(t, 10*time.Second, "the held worker to open "+fifo, func() (*os.File, bool) {
+		f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		return f, err == nil
+	})
+	t.Cleanup(func() { f.Close() })
 }

@@ -152,13 +152,15 @@ func acceptedBy(t *testing.T, pid int) map[string]bool {
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatalf("SIGSTOP %d: %v", pid, err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !allStopped(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("worker %d did not stop", pid)
+	eventually(t, 5*time.Second, fmt.Sprintf("every thread of worker %d to stop", pid), func() ([]string, bool) {
+		states := threadStates(pid)
+		for _, st := range states {
+			if st != "T" && st != "t" {
+				return states, false
+			}
 		}
-		time.Sleep(time.Millisecond) // polling /proc: no event to wait on
-	}
+		return states, len(states) > 0
+	})
 	// Ask each socket itself for its peer, through a duplicate taken with
 	// pidfd_getfd: /proc/net/tcp would be read for seconds once the load
 	// has left tens of thousands of TIME_WAIT entries, while the frozen
@@ -190,17 +192,17 @@ func acceptedBy(t *testing.T, pid int) map[string]bool {
 	return out
 }
 
-func allStopped(pid int) bool {
+// threadStates are the state letters of pid's threads ("T" or "t" when
+// stopped).
+func threadStates(pid int) []string {
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	var out []string
 	for _, task := range tasks {
-		b, _ := os.ReadFile(task)
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 || i+2 >= len(s) || (s[i+2] != 'T' && s[i+2] != 't') {
-			return false
+		if f := statFields(task); len(f) > 0 {
+			out = append(out, f[0])
 		}
 	}
-	return len(tasks) > 0
+	return out
 }
 
 // startPool runs n listen-http workers as PID 1 and waits until all serve.
@@ -311,17 +313,9 @@ func TestListenKillUnderLoadLosesNoQueuedConnection(t *testing.T) {
 func waitLoad(t *testing.T, c *loadClient, p *drover, at time.Time, n int64) {
 	t.Helper()
 	want := c.ok.Load() + n
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for c.ok.Load() < want || time.Now().Before(at) {
-		if time.Now().After(deadline) {
-			t.Fatalf("load stalled: %d answers, waiting for %d", c.ok.Load(), want)
-		}
-		select {
-		case <-tick.C: // polling a counter and the clock
-		case <-p.done:
-			t.Fatalf("drover exited (code %d) under load", p.code)
-		}
-	}
+	eventually(t, 10*time.Second, fmt.Sprintf("%d answers under load, and %s", want, at.Format(time.StampMilli)), func() (int64, bool) {
+		p.alive("the load to go on")
+		got := c.ok.Load()
+		return got, got >= want && !time.Now().Before(at)
+	})
 }

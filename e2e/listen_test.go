@@ -29,9 +29,9 @@ func TestListenWorkersInEveryLanguageAnswer(t *testing.T) {
 	}{
 		{"go", func(t *testing.T) []string { return workerArgs(t, "listen-http") }},
 		{"python", func(t *testing.T) []string {
-			return []string{needCmd(t, "python3"), repoFile("examples/python/server.py")}
+			return []string{program(t, "python3"), repoFile("examples/python/server.py")}
 		}},
-		{"node", func(t *testing.T) []string { return []string{needCmd(t, "node"), repoFile("examples/node/server.js")} }},
+		{"node", func(t *testing.T) []string { return []string{program(t, "node"), repoFile("examples/node/server.js")} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// As in the README: every address, "curl localhost:PORT".
@@ -44,11 +44,9 @@ func TestListenWorkersInEveryLanguageAnswer(t *testing.T) {
 			}
 			url := "tcp://127.0.0.1:" + port
 			seen := distinctPids(t, url, 2)
-			if curl, err := exec.LookPath("curl"); err == nil {
-				out, err := exec.Command(curl, "-sS", "--max-time", "5", "http://localhost:"+port+"/").CombinedOutput()
-				if err != nil || !pidRx.Match(out) {
-					t.Errorf("curl localhost:%s: %v %q", port, err, out)
-				}
+			out, err := exec.Command(program(t, "curl"), "-sS", "--max-time", "5", "http://localhost:"+port+"/").CombinedOutput()
+			if err != nil || !pidRx.Match(out) {
+				t.Errorf("curl localhost:%s: %v %q", port, err, out)
 			}
 			t.Logf("%s: answers per pid %v", tc.name, seen)
 			logged := map[string]bool{}
@@ -109,11 +107,7 @@ func TestListenNamesOrderAndListenPID(t *testing.T) {
 
 // [::1] works like 127.0.0.1; a wildcard ":0" answers on both families.
 func TestListenIPv6(t *testing.T) {
-	if l, err := net.Listen("tcp6", "[::1]:0"); err != nil {
-		t.Skipf("no IPv6 on loopback: %v", err)
-	} else {
-		l.Close()
-	}
+	require(t, "ipv6")
 	p := start(t, opts{pidns: true, env: []string{"DROVER_LISTEN=v6=tcp://[::1]:0,any=:0", "DROVER_WORKERS=1"}},
 		workerArgs(t, "listen-http")...)
 	addrs := boundAddrs(t, p)

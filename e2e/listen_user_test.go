@@ -4,60 +4,27 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 )
 
-// freePrivilegedPort finds a port below 1024 that nothing listens on.
+// freePrivilegedPort finds a port below 1024 that nothing listens on:
+// one of them is free on any machine the suite runs on.
 func freePrivilegedPort(t *testing.T) int {
 	t.Helper()
-	for _, port := range []int{80, 81, 8, 443, 1023} {
+	for port := 80; port != 79; port = port%1023 + 1 {
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err == nil {
 			l.Close()
 			return port
 		}
 	}
-	t.Skip("no free port below 1024 on 127.0.0.1")
+	t.Fatal("every port below 1024 on 127.0.0.1 is taken")
 	return 0
-}
-
-// worldExecutable copies the test binary where any user can run it: the
-// go build cache and t.TempDir are private to root (0700).
-func worldExecutable(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "drover-user-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	exe, _ := os.Executable()
-	src, err := os.Open(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst := filepath.Join(dir, "worker")
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return dst
 }
 
 // Workers run as the user (uid, gid, supplementary groups, no
@@ -65,7 +32,7 @@ func worldExecutable(t *testing.T) string {
 // drover itself stays root. The exec shim runs as the user too, from a
 // binary in a directory only root may enter (the harness's temp dir).
 func TestListenUserServesPrivilegedPort(t *testing.T) {
-	needRoot(t)
+	require(t, "root")
 	port := freePrivilegedPort(t)
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start"); err == nil {
 		if start, _ := strconv.Atoi(strings.TrimSpace(string(b))); start <= port {

@@ -27,6 +27,10 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
+	if err := checkRequireList(os.Getenv(requireEnv)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
 	// DROVER_E2E_BINARY runs the tests (usually a -run subset) against a
 	// prebuilt drover, such as a release binary of another architecture
 	// under qemu-user: nothing is built and no coverage is collected.

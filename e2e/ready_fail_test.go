@@ -5,7 +5,6 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,7 +26,7 @@ func TestReadyNeverListens(t *testing.T) {
 	if code, _ := d.get("/readyz"); code != 503 {
 		t.Errorf("/readyz %d while the worker never listened", code)
 	}
-	d.waitStatus("a startup-timeout restart", 10*time.Second, func(s hzStatus) bool { return s.Restarts["startup-timeout"] >= 1 })
+	d.waitStatus("a startup-timeout restart", 10*time.Second, func(s statusDoc) bool { return s.Restarts["startup-timeout"] >= 1 })
 	d.stop()
 }
 
@@ -52,7 +51,7 @@ func TestReadyCrashLoopOnTakenPort(t *testing.T) {
 			}
 			argv := []string{readyPython(t), testdata("ready/server.py")}
 			if mode == "started" {
-				argv = []string{"perl", "-MSocket", "-e", `open(my $fd3, "+<&=3") or die "fd 3: $!\n";
+				argv = []string{program(t, "perl"), "-MSocket", "-e", `open(my $fd3, "+<&=3") or die "fd 3: $!\n";
 socket(my $s, PF_INET, SOCK_STREAM, 0) or die "socket: $!\n";
 bind($s, getsockname($fd3)) or die "bind: $!\n";`}
 			}
@@ -97,11 +96,8 @@ func TestReadyShellWithoutExecHint(t *testing.T) {
 // without CAP_SYS_PTRACE (Docker's default capabilities), which reads the
 // worker's /proc files with the worker's filesystem ids.
 func TestReadyOtherUserWithoutPtrace(t *testing.T) {
-	needRoot(t)
-	setpriv, err := lookCI(t, "setpriv")
-	if err != nil {
-		t.Skip(err)
-	}
+	require(t, "root")
+	setpriv := program(t, "setpriv")
 	dir := worldDir(t)
 	script := dir + "/server.py"
 	b, err := os.ReadFile(testdata("ready/server.py"))
@@ -131,20 +127,11 @@ func TestReadyOtherUserWithoutPtrace(t *testing.T) {
 			if d.count(`cannot tell whether workers listen`) != 0 {
 				t.Error("drover could not read the worker's /proc files")
 			}
-			d.waitStatus("the worker ready", 5*time.Second, hzReadyIs(1))
+			d.waitStatus("the worker ready", 5*time.Second, readyIs(1))
 			getURL(t, url, "/")
 			d.stop()
 		})
 	}
-}
-
-func lookCI(t *testing.T, name string) (string, error) {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil && os.Getenv("CI") != "" {
-		t.Fatalf("%s is not installed", name)
-	}
-	return p, err
 }
 
 // worldDir is a directory every user can read (t.TempDir is root's alone).

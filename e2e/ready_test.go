@@ -9,7 +9,6 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -25,10 +24,12 @@ func readyPython(t *testing.T) string {
 	if _, err := os.Stat("/usr/bin/python3"); err == nil {
 		return "/usr/bin/python3"
 	}
-	if _, err := exec.LookPath("python3"); err != nil && os.Getenv("CI") != "" {
-		t.Fatal("python3 is not installed")
+	require(t, "python3")
+	p, err := realPython()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return hzPython(t)
+	return p
 }
 
 // startReady runs drover with a pool on a loopback port, its health server
@@ -76,17 +77,17 @@ while True:
 		{"python asyncio", func(t *testing.T) []string { return []string{py, "-c", asyncio} }, "epoll"},
 		{"python blocking accept", func(t *testing.T) []string { return []string{py, "-c", accept} }, "accept"},
 		{"node listen fd 3", func(t *testing.T) []string {
-			return []string{needNode(t), repoFile("examples/node/server.js")}
+			return []string{program(t, "node"), repoFile("examples/node/server.js")}
 		}, "epoll"},
 		{"go net.FileListener", func(t *testing.T) []string { return workerArgs(t, "listen-http") }, "epoll"},
 		// gunicorn adopts the socket from LISTEN_FDS; its sync worker, a
 		// child of the arbiter, waits in select.
 		{"gunicorn sync worker", func(t *testing.T) []string {
-			return []string{needServer(t, "gunicorn"), "--chdir", testdata("ready"), "wsgi:app"}
+			return []string{program(t, "gunicorn"), "--chdir", testdata("ready"), "wsgi:app"}
 		}, "select"},
 		// puma's server thread waits in pselect6 (IO.select).
 		{"puma", func(t *testing.T) []string {
-			return []string{needServer(t, "puma"), "--bind-to-activated-sockets", "only", "-t", "2:2", testdata("ready/config.ru")}
+			return []string{program(t, "puma"), "--bind-to-activated-sockets", "only", "-t", "2:2", testdata("ready/config.ru")}
 		}, "select"},
 	}
 	for _, tc := range cases {
@@ -97,7 +98,7 @@ while True:
 			if m[3] != tc.how {
 				t.Errorf("seen listening by %s, want %s", m[3], tc.how)
 			}
-			d.waitStatus("the worker ready", 5*time.Second, hzReadyIs(1))
+			d.waitStatus("the worker ready", 5*time.Second, readyIs(1))
 			if code, _ := d.get("/readyz"); code != 200 {
 				t.Errorf("/readyz %d with a listening worker", code)
 			}
@@ -107,22 +108,6 @@ while True:
 			d.stop()
 		})
 	}
-}
-
-func needNode(t *testing.T) string { return needServer(t, "node") }
-
-// needServer finds a server program; .ci/run installs them, so in CI a
-// missing one is a failure.
-func needServer(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not installed", name)
-		}
-		t.Skipf("%s is not installed", name)
-	}
-	return p
 }
 
 // With DROVER_LISTEN and no DROVER_READY, a worker that takes a second to
@@ -141,7 +126,7 @@ func TestReadyDefaultIsListening(t *testing.T) {
 	}
 	lat := readyLatencies(t, d, out, 2)
 	t.Logf("listen() to ready in drover's log: %v", lat)
-	d.waitStatus("both workers ready", 5*time.Second, hzReadyIs(2))
+	d.waitStatus("both workers ready", 5*time.Second, readyIs(2))
 	distinctPids(t, url, 2)
 	d.stop()
 }

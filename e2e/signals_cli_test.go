@@ -5,12 +5,9 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 // TestSignalFlags is tini's and dumb-init's command line: -v runs the
@@ -51,26 +48,18 @@ func TestSignalFlags(t *testing.T) {
 	}
 }
 
-// openPTY opens a pseudo-terminal pair, or skips.
+// openPTY opens a pseudo-terminal pair for the test.
 func openPTY(t *testing.T) (master, slave *os.File) {
 	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	require(t, "pty")
+	m, s, err := ptyPair()
 	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { m.Close() })
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Skipf("no pseudo-terminal: unlockpt: %v", err)
-	}
-	n, err := unix.IoctlGetUint32(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Skipf("no pseudo-terminal: ptsname: %v", err)
-	}
-	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(int(n)), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() {
+		m.Close()
+		s.Close()
+	})
 	return m, s
 }
 
@@ -81,7 +70,7 @@ func TestSignalTTYForeground(t *testing.T) {
 	for _, pidns := range []bool{false, true} {
 		t.Run(fmt.Sprintf("pid1=%v", pidns), func(t *testing.T) {
 			if pidns {
-				needRoot(t)
+				require(t, "root")
 			}
 			_, slave := openPTY(t)
 			cmd := command(t, opts{pidns: pidns}, "--", "cat", "/proc/self/stat")

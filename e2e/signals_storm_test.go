@@ -15,12 +15,12 @@ import (
 // the storm the pool is as it was: the same workers, drover alive and
 // answering /status, and no worker ended by a signal drover forwarded.
 func TestSignalStorm(t *testing.T) {
-	needRoot(t)
+	require(t, "root")
 	const workers, rounds, perRound = 3, 5, 200
 	d := start(t, opts{pidns: true, health: true, env: []string{
 		"DROVER_WORKERS=3", "DROVER_READY=notify", "DROVER_HUP=forward", "DROVER_DRAIN_DELAY=0s",
 	}}, append([]string{"-v", "--"}, workerArgs(t, "sig-record", "SIG_READY=1", "SIG_QUIET=1", "SIG_DELAY=50ms")...)...)
-	d.waitStatus("every worker ready", 30*time.Second, hzReadyIs(workers))
+	d.waitStatus("every worker ready", 30*time.Second, readyIs(workers))
 
 	mix := []syscall.Signal{unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH, unix.SIGHUP, unix.SIGQUIT}
 	sent := 0
@@ -40,7 +40,7 @@ func TestSignalStorm(t *testing.T) {
 	}
 	t.Logf("%d signals sent, %d workers started", sent, d.count(`worker started`))
 
-	s := d.waitStatus("the pool back at its size", 30*time.Second, func(s hzStatus) bool {
+	s := d.waitStatus("the pool back at its size", 30*time.Second, func(s statusDoc) bool {
 		return s.Desired == workers && s.Ready == workers && len(s.Workers) == workers
 	})
 	if killed := d.count(`status="signal SIG(USR1|USR2|WINCH|HUP|QUIT)"`); killed > 0 {

@@ -15,8 +15,8 @@ import (
 // exits 0.
 func TestPoolStoppedByTSTP(t *testing.T) {
 	d := startHealth(t, []string{"DROVER_WORKERS=2", "DROVER_STOP_TIMEOUT=20s"}, "sleep", "1000")
-	d.waitStatus("2 ready", 10*time.Second, hzReadyIs(2))
-	stopped := func(s hzStatus) bool {
+	d.waitStatus("2 ready", 10*time.Second, readyIs(2))
+	stopped := func(s statusDoc) bool {
 		return s.Ready == 0 && len(s.Workers) == 2 && s.Workers[0].State == "stopped" && s.Workers[1].State == "stopped"
 	}
 	d.signal(syscall.SIGTSTP)
@@ -25,7 +25,7 @@ func TestPoolStoppedByTSTP(t *testing.T) {
 		t.Errorf("/readyz %d while every worker is stopped, want 503", code)
 	}
 	d.signal(syscall.SIGCONT)
-	d.waitStatus("2 ready again", 10*time.Second, hzReadyIs(2))
+	d.waitStatus("2 ready again", 10*time.Second, readyIs(2))
 	d.expect("/readyz", 200, "ok")
 
 	d.signal(syscall.SIGTSTP)

@@ -50,7 +50,7 @@ func sigRecord() int {
 	signal.Notify(ch)
 	fmt.Fprintf(os.Stderr, "sig-record %s ready pid=%d\n", id, os.Getpid())
 	if os.Getenv("SIG_READY") == "1" {
-		hzNotify("READY=1")
+		sdNotify("READY=1")
 	}
 	quiet := os.Getenv("SIG_QUIET") == "1"
 	for s := range ch {

@@ -106,7 +106,7 @@ func smokeSignals(t *testing.T, foreign bool) {
 			o := opts{env: []string{"DROVER_STOP_TIMEOUT=60s"}}
 			ids := []string{""}
 			if pool {
-				needRoot(t)
+				require(t, "root")
 				o = opts{pidns: true, env: []string{"DROVER_WORKERS=2"}}
 				ids = []string{"0", "1"}
 			}

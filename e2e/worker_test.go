@@ -50,14 +50,14 @@ func workerCommand(exe, mode string, env ...string) []string {
 
 // workerMain runs a worker mode; its result is the exit code.
 //
-//	hz-worker    steered through files in $HZ_DIR; see hzWorker
+//	hz-worker    steered through files in $HZ_DIR; see triggerWorker
 //	listen-http  HTTP on every inherited socket; see serveInherited
 //	listen-fds   publishes testdata/listen/fds.sh's fd listing, waits for
 //	             SIGTERM; see recordFDs
 func workerMain(mode string) int {
 	switch mode {
 	case "hz-worker":
-		return hzWorker()
+		return triggerWorker()
 	case "listen-http":
 		return serveInherited()
 	case "listen-fds":
@@ -73,7 +73,7 @@ func workerMain(mode string) int {
 	return 99
 }
 
-// hzWorker is a worker the health tests steer through files in $HZ_DIR,
+// triggerWorker is a worker the tests steer through files in $HZ_DIR,
 // each named after the worker's pid so that a restarted worker in the same
 // slot does not obey its predecessor's triggers:
 //
@@ -89,7 +89,7 @@ func workerMain(mode string) int {
 // HZ_READY_DELAY; HZ_PING=100ms sends WATCHDOG=1 that often. With
 // LISTEN_FDS=1 it serves HTTP on fd 3 and stops like a well-behaved app:
 // http.Server.Shutdown on SIGTERM, finishing the requests in flight.
-func hzWorker() int {
+func triggerWorker() int {
 	// Never outlive drover, or a failed test leaves workers polling forever.
 	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0)
 	dir := os.Getenv("HZ_DIR")
@@ -103,7 +103,7 @@ func hzWorker() int {
 
 	var srv *http.Server
 	var ln net.Listener
-	busy := &busyConns{busy: map[net.Conn]bool{}}
+	busy := newBusyConns()
 	stopping := make(chan struct{}) // closed once SIGTERM arrived
 	if os.Getenv("LISTEN_FDS") == "1" {
 		var err error
@@ -132,7 +132,7 @@ func hzWorker() int {
 
 	info := fmt.Sprintf("pid=%d\nworker=%s\nWATCHDOG_USEC=%s\nWATCHDOG_PID=%s\nNOTIFY_SOCKET=%s\n",
 		pid, os.Getenv("DROVER_WORKER_ID"), os.Getenv("WATCHDOG_USEC"), os.Getenv("WATCHDOG_PID"), os.Getenv("NOTIFY_SOCKET"))
-	hzWriteFile(file("info"), info)
+	_ = writeAtomic(file("info"), info)
 
 	if os.Getenv("HZ_READY") == "1" {
 		go func() {
@@ -146,8 +146,8 @@ func hzWorker() int {
 			// the predecessor the moment it arrives, and the test compares
 			// the two.
 			at := time.Now().UnixNano()
-			hzNotify(msg)
-			hzWriteFile(file("ready"), strconv.FormatInt(at, 10))
+			sdNotify(msg)
+			_ = writeAtomic(file("ready"), strconv.FormatInt(at, 10))
 		}()
 	}
 	if every, err := time.ParseDuration(os.Getenv("HZ_PING")); err == nil {
@@ -156,7 +156,7 @@ func hzWorker() int {
 				if _, err := os.Stat(file("hang")); err == nil {
 					return // a hung app: alive, but the watchdog hears nothing
 				}
-				hzNotify("WATCHDOG=1")
+				sdNotify("WATCHDOG=1")
 				time.Sleep(every)
 			}
 		}()
@@ -169,7 +169,7 @@ func hzWorker() int {
 		select {
 		case <-term:
 			runtime.KeepAlive(hog)
-			hzWriteFile(file("term"), strconv.FormatInt(time.Now().UnixNano(), 10))
+			_ = writeAtomic(file("term"), strconv.FormatInt(time.Now().UnixNano(), 10))
 			close(stopping)
 			if srv != nil {
 				_ = ln.Close()
@@ -177,9 +177,11 @@ func hzWorker() int {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				err := srv.Shutdown(ctx)
 				cancel()
-				// The listener was closed above: Shutdown reports closing it
-				// again when Serve has not noticed yet, which is no failure.
+				// Shutdown closes the listeners Serve still tracks, and
+				// Serve stops tracking ln only once it has seen it closed:
+				// closing it twice is no failure to stop.
 				if err != nil && !errors.Is(err, net.ErrClosed) {
+					fmt.Fprintln(os.Stderr, "hz-worker: shutdown:", err)
 					return 1
 				}
 			}
@@ -191,7 +193,7 @@ func hzWorker() int {
 		}
 		if b, err := os.ReadFile(file("send")); err == nil {
 			os.Remove(file("send"))
-			hzNotify(string(b))
+			sdNotify(string(b))
 		}
 		if b, err := os.ReadFile(file("alloc")); err == nil {
 			os.Remove(file("alloc"))
@@ -201,7 +203,7 @@ func hzWorker() int {
 				buf[i] = 1 // untouched pages are not resident
 			}
 			hog = append(hog, buf)
-			hzWriteFile(file("alloced"), strconv.Itoa(mib))
+			_ = writeAtomic(file("alloced"), strconv.Itoa(mib))
 		}
 		if _, err := os.Stat(file("orphan")); err == nil {
 			os.Remove(file("orphan"))
@@ -218,40 +220,55 @@ func hzWorker() int {
 // listener, waits for every accepted connection to be answered, and only
 // then calls Shutdown.
 type busyConns struct {
-	mu   sync.Mutex
-	busy map[net.Conn]bool
+	mu      sync.Mutex
+	busy    map[net.Conn]bool
+	changed chan struct{} // signalled on every change of state
+}
+
+func newBusyConns() *busyConns {
+	return &busyConns{busy: map[net.Conn]bool{}, changed: make(chan struct{}, 1)}
 }
 
 func (b *busyConns) track(c net.Conn, s http.ConnState) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if s == http.StateNew || s == http.StateActive {
 		b.busy[c] = true
 	} else {
 		delete(b.busy, c)
 	}
+	b.mu.Unlock()
+	select {
+	case b.changed <- struct{}{}:
+	default:
+	}
 }
 
+// wait returns once no connection is busy, or after timeout.
 func (b *busyConns) wait(timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
 		b.mu.Lock()
 		n := len(b.busy)
 		b.mu.Unlock()
 		if n == 0 {
 			return
 		}
-		time.Sleep(5 * time.Millisecond) // net/http reports states, not their absence
+		select {
+		case <-b.changed:
+		case <-deadline.C:
+			return
+		}
 	}
 }
 
-var hzNotifyMu sync.Mutex
+var notifyMu sync.Mutex
 
-// hzNotify is sd_notify(3): one datagram to $NOTIFY_SOCKET. Go maps a
+// sdNotify is sd_notify(3): one datagram to $NOTIFY_SOCKET. Go maps a
 // leading "@" to the abstract namespace itself, as sd_notify does.
-func hzNotify(msg string) {
-	hzNotifyMu.Lock()
-	defer hzNotifyMu.Unlock()
+func sdNotify(msg string) {
+	notifyMu.Lock()
+	defer notifyMu.Unlock()
 	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: os.Getenv("NOTIFY_SOCKET"), Net: "unixgram"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hz-worker: notify:", err)
@@ -263,12 +280,14 @@ func hzNotify(msg string) {
 	}
 }
 
-// hzWriteFile writes atomically, so the test never reads half a file.
-func hzWriteFile(path, content string) {
+// writeAtomic writes through a temporary file and a rename, so that a
+// reader never sees half a file.
+func writeAtomic(path, content string) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o644); err == nil {
-		_ = os.Rename(tmp, path)
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		return err
 	}
+	return os.Rename(tmp, path)
 }
 
 // checkListenPID is the check sd_listen_fds(3) makes: sockets are only
@@ -354,14 +373,16 @@ func recordFDs() int {
 	<-term
 	if hold := os.Getenv("HOLD_TERM"); hold != "" {
 		// Stay alive after the stop signal until the test lets go, so it
-		// can look at drover while this worker is still stopping.
+		// can look at drover while this worker is still stopping: hold is
+		// a FIFO, and opening it for reading returns once the test opens
+		// it for writing (drover's stop timeout bounds the wait).
 		markUp(string(listing) + "term\n")
-		for {
-			if _, err := os.Stat(hold); err == nil {
-				return 0
-			}
-			time.Sleep(10 * time.Millisecond)
+		f, err := os.Open(hold)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "listen-fds:", err)
+			return 7
 		}
+		f.Close()
 	}
 	return 0
 }
@@ -371,9 +392,5 @@ func markUp(content string) {
 	if dir == "" {
 		return
 	}
-	name := filepath.Join(dir, os.Getenv("DROVER_WORKER_ID")+"."+strconv.Itoa(os.Getpid()))
-	tmp := name + ".tmp"
-	if err := os.WriteFile(tmp, []byte("up\n"+content), 0o644); err == nil {
-		os.Rename(tmp, name)
-	}
+	_ = writeAtomic(filepath.Join(dir, os.Getenv("DROVER_WORKER_ID")+"."+strconv.Itoa(os.Getpid())), "up\n"+content)
 }

@@ -4,6 +4,7 @@ package e2e
 // dropping triggers for them (see worker_test.go).
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,8 +17,7 @@ import (
 // by pid (as seen inside drover's PID namespace).
 func (d *drover) infos(n int) map[int]map[string]string {
 	d.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	return eventually(d.t, 10*time.Second, fmt.Sprintf("%d workers to write their info file", n), func() (map[int]map[string]string, bool) {
 		out := map[int]map[string]string{}
 		files, _ := filepath.Glob(filepath.Join(d.dir, "info.*"))
 		for _, f := range files {
@@ -36,19 +36,14 @@ func (d *drover) infos(n int) map[int]map[string]string {
 			pid, _ := strconv.Atoi(kv["pid"])
 			out[pid] = kv
 		}
-		if len(out) >= n {
-			return out
-		}
-		if time.Now().After(deadline) {
-			d.t.Fatalf("only %d of %d workers started", len(out), n)
-		}
-		time.Sleep(10 * time.Millisecond) // polling files: no event to wait on
-	}
+		return out, len(out) >= n
+	})
 }
 
 // trigger drops a file for the worker with pid (namespace pid) to act on.
 func (d *drover) trigger(name string, pid int, content string) {
-	hzWriteFile(filepath.Join(d.dir, name+"."+strconv.Itoa(pid)), content)
+	d.t.Helper()
+	writeAtomically(d.t, filepath.Join(d.dir, name+"."+strconv.Itoa(pid)), content)
 }
 
 // notifyFrom makes the worker with pid send msg to NOTIFY_SOCKET.
@@ -58,20 +53,23 @@ func (d *drover) notifyFrom(pid int, msg string) { d.trigger("send", pid, msg) }
 // in dir, and returns name → content.
 func waitUp(t *testing.T, dir string, n int) map[string]string {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	return eventually(t, 15*time.Second, fmt.Sprintf("%d workers to come up in %s", n, dir), func() (map[string]string, bool) {
 		m, _ := filepath.Glob(filepath.Join(dir, "*.*[0-9]"))
-		if len(m) >= n {
-			out := map[string]string{}
-			for _, f := range m {
-				b, _ := os.ReadFile(f)
-				out[filepath.Base(f)] = string(b)
-			}
-			return out
+		out := map[string]string{}
+		for _, f := range m {
+			b, _ := os.ReadFile(f)
+			out[filepath.Base(f)] = string(b)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d workers came up (%v)", len(m), n, m)
-		}
-		time.Sleep(10 * time.Millisecond) // polling files: no event to wait on
+		return out, len(out) >= n
+	})
+}
+
+// writeAtomically replaces path's content in one step, as the kubelet
+// does for a Downward API volume (it swaps a symlink): a reader never sees
+// the file empty or half written.
+func writeAtomically(t testing.TB, path, content string) {
+	t.Helper()
+	if err := writeAtomic(path, content); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -377,3 +377,26 @@ func emfileHelper() int {
 	}
 	return 0
 }
+
+// The first bytes of a command are read only from a regular file: a FIFO
+// named as the command would block the pool's goroutine in open or read.
+func TestOpenRegularNeverBlocks(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan bool, 1)
+	go func() { done <- interpreterMissing(fifo) && missingInterpreter(fifo) == "" }()
+	select {
+	case ok := <-done:
+		if !ok {
+			t.Error("a FIFO is taken for a program with an interpreter")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("reading a FIFO named as the command blocked")
+	}
+	if _, err := openRegular(dir); err == nil {
+		t.Error("a directory opened as a regular file")
+	}
+}

@@ -136,7 +136,7 @@ func shName(k string) bool {
 // interpreterMissing says whether path names an interpreter (a #! line, or
 // an ELF binary's dynamic loader) that does not exist.
 func interpreterMissing(path string) bool {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return true
 	}

@@ -59,13 +59,13 @@ func init() {
 		// and before dropping privileges: /proc/self stops being writable
 		// after a setuid, and a score below drover's needs its capability.
 		if err := setOOM(s.OOM); err != nil {
-			os.Stderr.WriteString("drover: cannot set the oom_score_adj of worker " + itoa(os.Getpid()) + " to " + s.OOM + ": " + err.Error() + "\n")
+			os.Stderr.WriteString("drover: cannot set the oom_score_adj of worker " + itoa(os.Getpid()) + " to " + escape(s.OOM) + ": " + escape(err.Error()) + "\n")
 		}
 		syscall.Unsetenv(EnvOOM) // done: package launch must not try again
 	}
 	if s.Cred != "" {
 		if err := DropTo(s.Cred, OSCreds{}); err != nil {
-			os.Stderr.WriteString("drover: cannot run " + s.Path + ": " + err.Error() + "\n")
+			os.Stderr.WriteString("drover: cannot run " + escape(s.Path) + ": " + escape(err.Error()) + "\n")
 			os.Exit(126)
 		}
 		// Done: package launch, which explains a failed exec, must not try again.

@@ -130,3 +130,17 @@ func TestText(t *testing.T) {
 		t.Error("atoi accepted 2^31")
 	}
 }
+
+// A command name cannot forge or erase a line of drover's log.
+func TestEscape(t *testing.T) {
+	for in, want := range map[string]string{
+		"/usr/bin/python3":        "/usr/bin/python3",
+		"/x\ndrover: error: FAKE": `/x\x0adrover: error: FAKE`,
+		"a\r\x1b[2Kb\x7f":         `a\x0d\x1b[2Kb\x7f`,
+		"é":                       "é",
+	} {
+		if got := escape(in); got != want {
+			t.Errorf("escape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -83,3 +83,21 @@ func atou32(s string) (uint32, bool) {
 	n, ok := atou(s, 1<<32-1)
 	return uint32(n), ok
 }
+
+// escape writes control characters (a newline, CR, ESC, DEL) as \xNN, so
+// that a command name cannot forge or erase a log line (drover's own lines
+// are escaped the same way by internal/logging, which the shim must not
+// import).
+func escape(s string) string {
+	const hex = "0123456789abcdef"
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != 0x7f {
+			b = append(b, c)
+			continue
+		}
+		b = append(b, '\\', 'x', hex[c>>4], hex[c&15])
+	}
+	return string(b)
+}
