@@ -198,34 +198,6 @@ func TestServers(t *testing.T) {
 	}
 }
 
-// TestNodeExample runs examples/node/server.js as its header comment says
-// and stops it under keep-alive load (the case that used to end in
-// SIGKILL: busy keep-alive connections outlived server.close()).
-func TestNodeExample(t *testing.T) {
-	src, err := os.ReadFile(filepath.Join(repoRoot, "examples/node/server.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const prefix = "// Run it with: "
-	var line string
-	for _, l := range strings.Split(string(src), "\n") {
-		if s, ok := strings.CutPrefix(l, prefix); ok {
-			line = s
-		}
-	}
-	if line == "" {
-		t.Fatalf("examples/node/server.js has no %q line", prefix)
-	}
-	r := &result{}
-	d := startLine(t, repoRoot, line, freePort(t))
-	pids := d.waitReady(startBound)
-	if _, err := d.slots(2, pids, 15*time.Second); err != nil {
-		t.Error(err)
-	}
-	stopUnderLoad(t, d, r)
-	record("node-example", r)
-}
-
 // exercise runs one server through the checks and returns its numbers.
 func exercise(t *testing.T, dir, line string) *result {
 	r := &result{}
