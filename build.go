@@ -3,9 +3,12 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/drover-init/drover/health"
@@ -15,6 +18,7 @@ import (
 	"github.com/drover-init/drover/reaper"
 	"github.com/drover-init/drover/spawn"
 	"github.com/drover-init/drover/internal/threads"
+	"github.com/drover-init/drover/internal/sockwait"
 	"github.com/drover-init/drover/internal/usage"
 )
 
@@ -126,7 +130,7 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 	if len(s.Listen) > 0 {
 		pidVars = append(pidVars, "LISTEN_PID")
 	}
-	if s.Notify || s.Watchdog > 0 {
+	if s.Ready == "notify" || s.Watchdog > 0 {
 		sock, cleanup := notifyPath()
 		d.closers = append(d.closers, cleanup)
 		if d.notify, err = notify.Listen(sock); err != nil {
@@ -154,6 +158,7 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 			starter.Sh = "/bin/sh" // the fast path where it is safe; none in FROM scratch images
 		}
 	}
+	pr := newProbe(d.set, log)
 	d.pool, err = spawn.New(spawn.Config{
 		Workers:        workers,
 		MaxWorkers:     d.budget.maxWorkers(workers),
@@ -163,13 +168,15 @@ func build(s *Settings, path string, argv, environ []string, log *slog.Logger) (
 		StopSignal:     s.StopSignal,
 		StopTimeout:    s.StopTimeout,
 		ReadyDelay:     s.ReadyDelay,
-		ReadyNotify:    s.Notify,
+		ReadyNotify:    s.Ready == "notify",
+		ReadyListening: s.Ready == "listening",
+		Probe:          probeOrNil(pr),
 		StartupTimeout: s.StartupTimeout,
 		Watchdog:       s.Watchdog,
 		MaxMemory:      int64(s.MaxMemory),
 		Env:            env,
-		Files:          d.set.Files,
-		Release:        releaseSlot(d.set, log),
+		Files:          pr.files,
+		Release:        pr.release(releaseSlot(d.set, log)),
 		Starter:        launchStarter{starter, guard},
 		Log:            log,
 	})
@@ -216,4 +223,98 @@ func (l launchStarter) Start(env []string, files []*os.File) (spawn.Process, err
 	}
 	p, err := l.x.Start(env, files)
 	return spawn.Process{Pid: p.Pid, Execd: p.Execd}, err
+}
+
+// probe adapts internal/sockwait to the pool's Probe: a slot's worker
+// listens when its tree waits on one of the slot's sockets. It learns each
+// slot's sockets when the pool asks for them to start a worker, so a probe
+// never opens a slot's sockets itself (with DROVER_REUSEPORT that would
+// bring back a removed slot's socket, with nobody accepting on it).
+type probe struct {
+	c   *sockwait.Checker // nil: no sockets, or no /proc
+	set *listener.Set
+	mu  sync.Mutex
+	ids map[int][]sockwait.Socket
+}
+
+func newProbe(set *listener.Set, log *slog.Logger) *probe {
+	pr := &probe{set: set, ids: map[int][]sockwait.Socket{}}
+	if len(set.Addrs()) == 0 {
+		return pr
+	}
+	c, err := sockwait.New("/proc")
+	if err != nil {
+		log.Warn("cannot see whether workers listen; DROVER_READY=listening counts them ready once started", "err", err)
+		return pr
+	}
+	pr.c = c
+	return pr
+}
+
+// probeOrNil is the pool's Probe, nil (not a nil *probe) without one.
+func probeOrNil(pr *probe) spawn.Probe {
+	if pr.c == nil {
+		return nil
+	}
+	return pr
+}
+
+// files hands a slot's sockets to the pool and notes their identities.
+func (p *probe) files(slot int) ([]*os.File, error) {
+	files, err := p.set.Files(slot)
+	if err != nil || p.c == nil {
+		return files, err
+	}
+	ids := make([]sockwait.Socket, 0, len(files))
+	for _, f := range files {
+		if s, err := sockwait.Of(f); err == nil {
+			ids = append(ids, s)
+		}
+	}
+	p.mu.Lock()
+	p.ids[slot] = ids
+	p.mu.Unlock()
+	return files, nil
+}
+
+// release forgets a removed slot's sockets, then closes them.
+func (p *probe) release(next func(int)) func(int) {
+	return func(slot int) {
+		p.mu.Lock()
+		delete(p.ids, slot)
+		p.mu.Unlock()
+		next(slot)
+	}
+}
+
+func (p *probe) socks(slot int) []sockwait.Socket {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ids[slot]
+}
+
+func (p *probe) Listening(pid, slot int) (spawn.Listen, error) {
+	r, err := p.c.Check(pid, p.socks(slot))
+	return spawn.Listen{Listening: r.Listening, Pid: r.Pid, How: string(r.How), Shell: r.Shell}, err
+}
+
+func (p *probe) Explain(pid, slot int) []string { return p.c.Explain(pid, p.socks(slot)) }
+
+func (p *probe) Sockets(slot int) string {
+	var b strings.Builder
+	for i, a := range p.set.Addrs() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		switch a := a.(type) {
+		case *net.TCPAddr:
+			b.WriteString("tcp://" + a.String())
+		case *net.UnixAddr:
+			b.WriteString("unix://" + a.Name)
+		default:
+			b.WriteString(a.String())
+		}
+		fmt.Fprintf(&b, " (fd %d)", 3+i)
+	}
+	return b.String()
 }

@@ -49,7 +49,7 @@ type Settings struct {
 	Reuseport      bool                `env:"DROVER_REUSEPORT" default:"false" accept:"true or false" desc:"one SO_REUSEPORT socket per worker slot instead of one shared socket"`
 	Credential     *syscall.Credential `env:"DROVER_USER" accept:"uid[:gid] (0 to 4294967294) or a user[:group] name" desc:"workers run with these credentials; drover keeps its own"`
 	HealthAddr     string              `env:"DROVER_HEALTH_ADDR" show:":8081 (pool), off (plain init)" accept:"host:port, :port or off" desc:"address of /livez, /readyz, /status, /metrics"`
-	Notify         bool                `env:"DROVER_READY" default:"started" words:"started=false notify=true" accept:"started or notify" desc:"started: ready after DROVER_READY_DELAY; notify: ready on sd_notify READY=1"`
+	Ready          string              `env:"DROVER_READY" words:"started notify listening" show:"listening with DROVER_LISTEN, else started" accept:"started, notify or listening" desc:"started: ready after DROVER_READY_DELAY; notify: ready on sd_notify READY=1; listening: ready once the worker waits for connections on drover's sockets (or sends READY=1)"`
 	ReadyDelay     time.Duration       `env:"DROVER_READY_DELAY" default:"0s" min:"0s" accept:"a duration such as 0s, 500ms, 2s" desc:"see DROVER_READY"`
 	StartupTimeout time.Duration       `env:"DROVER_STARTUP_TIMEOUT" default:"60s" min:"1ns" accept:"a duration > 0 such as 60s" desc:"a worker not ready by then is killed and counts as a failed start"`
 	Watchdog       time.Duration       `env:"DROVER_WATCHDOG" default:"0s" min:"0s" accept:"a duration such as 0s (off) or 10s" desc:"workers get WATCHDOG_USEC; one silent for this long is killed and restarted"`

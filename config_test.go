@@ -108,8 +108,9 @@ func everyVariable() map[string][]varCase {
 			valid("off", func(s *Settings) bool { return s.HealthAddr == "" }),
 		},
 		"DROVER_READY": {
-			valid("notify", func(s *Settings) bool { return s.Notify }),
-			valid("started", func(s *Settings) bool { return !s.Notify }),
+			valid("notify", func(s *Settings) bool { return s.Ready == "notify" }),
+			valid("started", func(s *Settings) bool { return s.Ready == "started" }),
+			valid("listening", func(s *Settings) bool { return s.Ready == "listening" }),
 			invalid("ready"), invalid("true"),
 		},
 		"DROVER_READY_DELAY": {
@@ -256,20 +257,22 @@ func TestModeDefaults(t *testing.T) {
 		environ []string
 		want    Settings // only the mode-dependent fields are compared
 	}{
-		{"plain init", nil, Settings{Pool: false, Workers: 1, Restart: spawn.Never, HealthAddr: "", HUPReload: false, LogLevel: slog.LevelWarn}},
-		{"workers", []string{"DROVER_WORKERS=2"}, Settings{Pool: true, Workers: 2, Restart: spawn.Always, HealthAddr: ":8081", HUPReload: true, LogLevel: slog.LevelInfo}},
-		{"listen", []string{"DROVER_LISTEN=:0"}, Settings{Pool: true, Workers: 0, Restart: spawn.Always, HealthAddr: ":8081", HUPReload: true, LogLevel: slog.LevelInfo}},
-		{"empty listen is plain", []string{"DROVER_LISTEN="}, Settings{Pool: false, Workers: 1, Restart: spawn.Never, HealthAddr: "", HUPReload: false, LogLevel: slog.LevelWarn}},
+		{"plain init", nil, Settings{Pool: false, Workers: 1, Restart: spawn.Never, HealthAddr: "", HUPReload: false, LogLevel: slog.LevelWarn, Ready: "started"}},
+		{"workers", []string{"DROVER_WORKERS=2"}, Settings{Pool: true, Workers: 2, Restart: spawn.Always, HealthAddr: ":8081", HUPReload: true, LogLevel: slog.LevelInfo, Ready: "started"}},
+		{"listen", []string{"DROVER_LISTEN=:0"}, Settings{Pool: true, Workers: 0, Restart: spawn.Always, HealthAddr: ":8081", HUPReload: true, LogLevel: slog.LevelInfo, Ready: "listening"}},
+		{"empty listen is plain", []string{"DROVER_LISTEN="}, Settings{Pool: false, Workers: 1, Restart: spawn.Never, HealthAddr: "", HUPReload: false, LogLevel: slog.LevelWarn, Ready: "started"}},
 		{"explicit wins in a pool", []string{"DROVER_WORKERS=auto", "DROVER_RESTART=never", "DROVER_HEALTH_ADDR=off", "DROVER_HUP=forward", "DROVER_LOG_LEVEL=error"},
-			Settings{Pool: true, Workers: 0, Restart: spawn.Never, HealthAddr: "", HUPReload: false, LogLevel: slog.LevelError}},
+			Settings{Pool: true, Workers: 0, Restart: spawn.Never, HealthAddr: "", HUPReload: false, LogLevel: slog.LevelError, Ready: "started"}},
+		{"explicit wins with sockets", []string{"DROVER_LISTEN=:0", "DROVER_READY=started"},
+			Settings{Pool: true, Workers: 0, Restart: spawn.Always, HealthAddr: ":8081", HUPReload: true, LogLevel: slog.LevelInfo, Ready: "started"}},
 		{"explicit wins in plain init", []string{"DROVER_RESTART=always", "DROVER_HEALTH_ADDR=:0", "DROVER_HUP=reload", "DROVER_LOG_LEVEL=debug"},
-			Settings{Pool: false, Workers: 1, Restart: spawn.Always, HealthAddr: ":0", HUPReload: true, LogLevel: slog.LevelDebug}},
+			Settings{Pool: false, Workers: 1, Restart: spawn.Always, HealthAddr: ":0", HUPReload: true, LogLevel: slog.LevelDebug, Ready: "started"}},
 	} {
 		s, err := LoadConfig(tc.environ)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		got := Settings{Pool: s.Pool, Workers: s.Workers, Restart: s.Restart, HealthAddr: s.HealthAddr, HUPReload: s.HUPReload, LogLevel: s.LogLevel}
+		got := Settings{Pool: s.Pool, Workers: s.Workers, Restart: s.Restart, HealthAddr: s.HealthAddr, HUPReload: s.HUPReload, LogLevel: s.LogLevel, Ready: s.Ready}
 		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
 		}
@@ -286,7 +289,7 @@ func TestFixedDefaults(t *testing.T) {
 		Workers: 1, WorkersMin: 1, WorkersMax: 0, PerCPU: big.NewRat(1, 1), Rounding: cpus.Ceil,
 		StartupTimeout: 60 * time.Second, BackoffMax: 30 * time.Second, CrashLimit: 10,
 		StopSignal: syscall.SIGTERM, StopTimeout: 8 * time.Second, LogFormat: "text", CPURecheck: 10 * time.Second,
-		LogLevel: slog.LevelWarn, Restart: spawn.Never,
+		LogLevel: slog.LevelWarn, Restart: spawn.Never, Ready: "started",
 	}
 	want.MinReady, _ = health.ParseMinReady("50%")
 	if s.PerCPU.Cmp(want.PerCPU) != 0 {

@@ -22,6 +22,12 @@ func modeDefaults(s *Settings, set map[string]string) {
 			s.Workers = 0 // auto
 		}
 	}
+	if unset("DROVER_READY") {
+		s.Ready = "started"
+		if len(s.Listen) > 0 {
+			s.Ready = "listening"
+		}
+	}
 	if unset("DROVER_RESTART") {
 		s.Restart = map[bool]spawn.Policy{true: spawn.Always, false: spawn.Never}[s.Pool]
 	}

@@ -118,7 +118,7 @@ func hzPython(t *testing.T) string {
 func TestHealthStartupTimeout(t *testing.T) {
 	d := startHealth(t, []string{"DROVER_WORKERS=1", "DROVER_READY=notify", "DROVER_STARTUP_TIMEOUT=300ms", "DROVER_CRASH_LIMIT=0"},
 		workerArgs(t, "hz-worker")...)
-	d.waitLog(`worker not ready in time; stopping it worker=0 .*DROVER_STARTUP_TIMEOUT=300ms`, 1, 5*time.Second)
+	d.waitLog(`worker sent no READY=1 on NOTIFY_SOCKET within 300ms \(DROVER_READY=notify: does the server send sd_notify\?\); stopping it worker=0 .*DROVER_STARTUP_TIMEOUT=300ms`, 1, 5*time.Second)
 	d.waitStatus("a startup-timeout restart", 5*time.Second, func(s hzStatus) bool { return s.Restarts["startup-timeout"] >= 1 })
 	mfs := d.metrics()
 	if v := hzSample(t, mfs, "drover_worker_restarts_total", "reason", "startup-timeout"); v < 1 {

@@ -193,7 +193,12 @@ func (l *logBuf) count(s string) int { return strings.Count(l.String(), s) }
 
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
-	h := &harness{t: t, env: newFakeEnv(), res: make(chan Result, 1), logs: &logBuf{}}
+	return newHarnessEnv(t, cfg, newFakeEnv())
+}
+
+func newHarnessEnv(t *testing.T, cfg Config, env *fakeEnv) *harness {
+	t.Helper()
+	h := &harness{t: t, env: env, res: make(chan Result, 1), logs: &logBuf{}}
 	if cfg.Starter == nil {
 		cfg.Starter = &fakeStarter{}
 	}
@@ -350,7 +355,7 @@ func (h *harness) execd(pid int) {
 		switch {
 		case h.p.cfg.ReadyNotify:
 			return true
-		case h.p.cfg.ReadyDelay > 0:
+		case h.p.cfg.ReadyDelay > 0 || h.p.listening():
 			return h.env.pending() > timers
 		}
 		for _, w := range h.snap().Workers {

@@ -84,15 +84,7 @@ func (p *Pool) started(s *slot, purpose string, proc Process) *worker {
 		s.next = w
 	}
 	p.cfg.Log.Info("worker started", "worker", s.id, "pid", w.pid)
-	if p.cfg.ReadyNotify || p.cfg.ReadyDelay > 0 {
-		p.after(w, p.cfg.StartupTimeout, func() {
-			if w.phase == phaseStarting {
-				p.cfg.Log.Warn("worker not ready in time; stopping it",
-					"worker", s.id, "pid", w.pid, "DROVER_STARTUP_TIMEOUT", p.cfg.StartupTimeout)
-				p.stop(w, reasonStartup)
-			}
-		})
-	}
+	p.armStartup(w)
 	select {
 	case <-execdOrNil(proc.Execd):
 		p.execd(w)
@@ -120,6 +112,10 @@ func (p *Pool) execd(w *worker) {
 	if p.cfg.ReadyNotify {
 		return
 	}
+	if p.listening() {
+		p.probeAfter(w, firstProbe)
+		return
+	}
 	if p.cfg.ReadyDelay <= 0 {
 		p.markReady(w)
 		return
@@ -133,6 +129,10 @@ func (p *Pool) markReady(w *worker) {
 	}
 	w.phase = phaseReady
 	w.readyAt = p.env.now()
+	if w.startup != nil {
+		w.startup.Stop()
+		w.startup = nil
+	}
 	w.lastPing = w.readyAt
 	if p.cfg.Log.Enabled(context.Background(), slog.LevelDebug) {
 		p.cfg.Log.Debug("worker ready", "worker", w.slot.id, "pid", w.pid)
@@ -213,6 +213,9 @@ func (p *Pool) exited(e Exit) {
 	}
 	s := w.slot
 	p.st.cpuDone[s.id] += w.usage.CPUSeconds
+	if !p.st.stopping && !s.removed {
+		p.quickExitHint(w)
+	}
 	if w.killed && p.st.stopping {
 		p.st.anyKilled = true
 	}

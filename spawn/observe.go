@@ -72,6 +72,7 @@ func (p *Pool) notify(pid int, f map[string]string) {
 		w.phase = phaseStopping // going down on its own; READY=1 takes it back
 	}
 	if f["READY"] == "1" {
+		w.confirmed = true
 		p.markReady(w)
 	}
 	if f["WATCHDOG"] == "trigger" && !w.asked() {
@@ -150,7 +151,7 @@ type State struct {
 type WorkerState struct {
 	Slot, Pid, Generation int
 	State                 string // one of States()
-	Ready                 bool
+	Ready                 bool   // counts towards /readyz (see Pool.counts)
 	Restarts              int
 	Started               time.Time
 	LastExit              string
@@ -177,8 +178,9 @@ func (p *Pool) snapshot() State {
 	for k, v := range p.st.signals {
 		st.Signals[SignalName(k)] = v
 	}
+	now := p.env.now()
 	for _, s := range p.st.slots {
-		if s.cur != nil && s.cur.ready() {
+		if p.counts(s, now) {
 			st.Ready++
 		}
 		if s.cur == nil && !s.removed {
@@ -191,7 +193,7 @@ func (p *Pool) snapshot() State {
 	}
 	for _, w := range p.st.pids {
 		st.Workers = append(st.Workers, WorkerState{
-			Slot: w.slot.id, Pid: w.pid, Generation: w.gen, State: w.phase.String(), Ready: w.ready(),
+			Slot: w.slot.id, Pid: w.pid, Generation: w.gen, State: w.phase.String(), Ready: w.slot.cur == w && p.counts(w.slot, now),
 			Restarts: w.slot.restarts, Started: w.started, LastExit: w.slot.lastExit,
 			Status: w.status, Usage: w.usage, Held: len(w.held),
 		})

@@ -261,6 +261,7 @@ func TestShutdownCancelsBackoff(t *testing.T) {
 
 func TestDrain(t *testing.T) {
 	h := newHarness(t, Config{Workers: 2})
+	h.advance(time.Second) // started mode: counted once up 1s
 	h.p.Shutdown(5 * time.Second)
 	h.sync()
 	if s := h.snap(); !s.Draining || s.Ready != 2 {

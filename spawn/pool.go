@@ -88,7 +88,14 @@ type Config struct {
 	// MaxWorkers is the hard upper bound of the pool (from pids.max,
 	// RLIMIT_NPROC and DROVER_WORKERS_MAX); 0 means no bound.
 	MaxWorkers int
-	Log        *slog.Logger
+	// ReadyListening: ready once Probe finds the worker's tree waiting for
+	// connections on its sockets (then ReadyDelay later), or on READY=1.
+	// ReadyNotify wins over it. StartupTimeout 0 means no limit.
+	ReadyListening bool
+	// Probe looks into a worker's process tree; nil without sockets. With
+	// it, a worker that exits in its first second gets a hint.
+	Probe Probe
+	Log   *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -137,6 +144,9 @@ type Pool struct {
 	inbox chan msg
 	done  chan struct{}
 	st    state
+	// probes lets one probe read /proc at a time: 400 workers starting at
+	// once must not become 400 threads blocked in /proc reads.
+	probes chan struct{}
 }
 
 // msg is one unit of work for the owner goroutine: a closure, or (f nil) a
@@ -157,7 +167,7 @@ func newPool(cfg Config, e env) (*Pool, error) {
 		return nil, fmt.Errorf("spawn: no Starter")
 	}
 	cfg.defaults()
-	p := &Pool{cfg: cfg, env: e, inbox: make(chan msg, 1024), done: make(chan struct{})}
+	p := &Pool{cfg: cfg, env: e, inbox: make(chan msg, 1024), done: make(chan struct{}), probes: make(chan struct{}, 1)}
 	p.st.init()
 	return p, nil
 }

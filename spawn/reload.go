@@ -56,6 +56,7 @@ func (p *Pool) replace(s *slot, reason string) {
 func (p *Pool) promote(s *slot) {
 	old, w := s.cur, s.next
 	s.cur, s.next = w, nil
+	w.promoted = true
 	reason := w.purpose
 	w.purpose = ""
 	s.restarts++

@@ -65,6 +65,7 @@ func TestScaleTakesBackStoppingSlot(t *testing.T) {
 		t.Fatalf("%d workers, want the stopping one and its successor", n)
 	}
 	h.obey()
+	h.advance(time.Second) // started mode: counted once up 1s
 	if s := h.snap(); s.Desired != 2 || s.Ready != 2 || h.slotPid(1) == stopping {
 		t.Fatalf("after taking the slot back: %+v", s)
 	}

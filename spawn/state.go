@@ -96,8 +96,17 @@ type worker struct {
 	purpose    string // why it replaces the slot's worker; "" for the slot's own
 
 	gone     chan struct{} // closed when reaped: ends the wait for exec
-	timers   []timer       // one-shot: startup timeout, ready delay, stop timeout
+	timers   []timer       // one-shot: startup timeout, ready delay, probes, stop timeout
 	watchdog timer
+	startup  timer // the startup timeout, stopped once ready
+
+	// confirmed: the program itself showed it serves (the probe saw it
+	// listen, or it sent READY=1), not only that it was exec'd.
+	confirmed bool
+	// shell: the probe saw a shell that did not exec the server.
+	shell bool
+	// promoted: it took over from a serving worker (reload, memory).
+	promoted bool
 }
 
 // asked says drover has told the worker to stop; only once per worker.
@@ -172,6 +181,9 @@ type state struct {
 	giveUpCode int
 	finished   bool
 	result     Result
+
+	hinted   map[string]bool // quick-exit causes already explained in the log
+	probeErr bool            // a probe failed: said once
 }
 
 func (s *state) init() {
@@ -180,6 +192,7 @@ func (s *state) init() {
 	s.signals = map[syscall.Signal]uint64{}
 	s.cpuDone = map[int]float64{}
 	s.cpuSeen = map[int]float64{}
+	s.hinted = map[string]bool{}
 }
 
 // alive counts a slot's workers that are not reaped yet.
