@@ -40,11 +40,13 @@ type drover struct {
 	port int
 	addr string // health server host:port
 
-	mu   sync.Mutex
-	log  []string
-	more chan struct{}
-	done chan struct{}
-	code int
+	mu    sync.Mutex
+	log   []string
+	at    []time.Duration // when each log line arrived, from the start
+	begin time.Time
+	more  chan struct{}
+	done  chan struct{}
+	code  int
 }
 
 // freePort is a TCP port nothing listens on right now.
@@ -70,7 +72,7 @@ func withPort(s string, port int) string {
 // nohup that execs drover).
 func startLine(t *testing.T, dir, line string, port int, env ...string) *drover {
 	t.Helper()
-	d := &drover{t: t, line: withPort(line, port), port: port, more: make(chan struct{}, 1), done: make(chan struct{})}
+	d := &drover{t: t, line: withPort(line, port), port: port, more: make(chan struct{}, 1), done: make(chan struct{}), begin: time.Now()}
 	d.cmd = exec.Command("sh", "-c", "exec env "+d.line)
 	d.cmd.Dir = dir
 	d.cmd.Env = append([]string{
@@ -119,6 +121,7 @@ func (d *drover) read(r io.ReadCloser) {
 	for sc.Scan() {
 		d.mu.Lock()
 		d.log = append(d.log, sc.Text())
+		d.at = append(d.at, time.Since(d.begin))
 		d.mu.Unlock()
 		select {
 		case d.more <- struct{}{}:
@@ -145,15 +148,14 @@ func (d *drover) cleanup() {
 		_ = syscall.Kill(-p, syscall.SIGKILL)
 	}
 	if d.t.Failed() {
-		d.t.Logf("%s\nits log (last 150 lines):\n%s", d.line, strings.Join(tail(d.lines(), 150), "\n"))
+		d.mu.Lock()
+		var b strings.Builder
+		for i := max(0, len(d.log)-150); i < len(d.log); i++ {
+			fmt.Fprintf(&b, "%8.3fs %s\n", d.at[i].Seconds(), d.log[i])
+		}
+		d.mu.Unlock()
+		d.t.Logf("%s\nits log (last 150 lines, seconds from its start):\n%s", d.line, b.String())
 	}
-}
-
-func tail(l []string, n int) []string {
-	if len(l) > n {
-		return l[len(l)-n:]
-	}
-	return l
 }
 
 func (d *drover) lines() []string {
@@ -172,6 +174,18 @@ func (d *drover) count(re string) int {
 		}
 	}
 	return n
+}
+
+// matching is the log lines that match re.
+func (d *drover) matching(re string) []string {
+	rx := regexp.MustCompile(re)
+	var out []string
+	for _, l := range d.lines() {
+		if rx.MatchString(l) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // waitLog waits for n lines matching re and returns the first one's

