@@ -16,4 +16,8 @@
 //	cd e2e/compat && npm ci && go test -count=1 -v .
 //
 // A server that is not installed fails the suite; it never skips.
+// COMPAT_DROVER_ENV (space-separated NAME=value words) is added to the
+// environment of every drover the suite starts, e.g.
+// COMPAT_DROVER_ENV=DROVER_READY=started to see what the default readiness
+// saves.
 package compat
