@@ -33,7 +33,7 @@ type Listen struct {
 }
 
 // The probes of a starting worker: the first soon after exec (a Go server
-// listens within milliseconds), then half as far apart again each time up
+// listens within milliseconds), then each gap 1.5 times the last, up
 // to maxProbe, so a server listening after 2 s costs about 45 probes and
 // is seen within 50 ms; a ready worker costs none.
 const (

@@ -12,7 +12,6 @@ import (
 // whole tree read: what each poll of a starting worker costs) and after.
 // cpu-µs/op is drover's user+system CPU per check, from getrusage.
 func BenchmarkCheck(b *testing.B) {
-	t := &testing.T{}
 	servers := []struct {
 		name string
 		argv func() []string
@@ -29,13 +28,8 @@ func BenchmarkCheck(b *testing.B) {
 				name = sv.name + "/listening"
 			}
 			b.Run(name, func(b *testing.B) {
-				f, sock := listenSocket(t)
-				defer f.Close()
-				s := startServer(t, f, nil, sv.argv()...)
-				defer func() {
-					_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-					_ = s.cmd.Wait()
-				}()
+				f, sock := listenSocket(b)
+				s := startServer(b, f, nil, sv.argv()...)
 				select {
 				case <-s.lines:
 				case <-time.After(20 * time.Second):

@@ -37,7 +37,7 @@ func pythonPath(t *testing.T) string {
 }
 
 // listenSocket is a listening socket as drover would hand it out.
-func listenSocket(t *testing.T) (*os.File, Socket) {
+func listenSocket(t testing.TB) (*os.File, Socket) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -68,7 +68,7 @@ type server struct {
 	lines chan string
 }
 
-func startServer(t *testing.T, f *os.File, cred *syscall.Credential, argv ...string) *server {
+func startServer(t testing.TB, f *os.File, cred *syscall.Credential, argv ...string) *server {
 	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.ExtraFiles = []*os.File{f}

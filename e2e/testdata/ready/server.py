@@ -42,6 +42,9 @@ mode = os.environ.get("READY_MODE", "fd3")
 if mode == "fd3":
     srv = OnFD3(("", 0), Hello, bind_and_activate=False)
     srv.socket = socket.socket(fileno=3)
+    # Several workers poll one socket; the one that loses the race for a
+    # connection must not then block in accept, deaf to SIGTERM's flag.
+    srv.socket.setblocking(False)
 elif mode == "own-port":
     fd3 = socket.socket(fileno=3)
     host, port = fd3.getsockname()[:2]
