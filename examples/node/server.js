@@ -18,7 +18,9 @@ if (process.env.LISTEN_PID !== String(process.pid)) {
 }
 
 // Workers can share any TCP connection; in this case it is an HTTP server.
+let closing = false;
 const server = http.createServer((req, res) => {
+  if (closing) res.setHeader('Connection', 'close');
   const body = `hello from worker ${process.env.DROVER_WORKER_ID} pid ${process.pid}\n`;
   res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body) });
   res.end(body);
@@ -28,9 +30,13 @@ const server = http.createServer((req, res) => {
 server.listen({ fd: 3 });
 console.log(`Worker ${process.pid} started`);
 
-// Finish the requests in flight, then exit: drover sends SIGTERM on
-// shutdown and when it replaces this worker.
+// drover sends SIGTERM on shutdown and to the old worker of each slot on a
+// SIGHUP reload. Finish the requests in flight and end every keep-alive
+// connection, idle or busy, then exit: a connection left open keeps the
+// worker alive until drover SIGKILLs it (docs/languages.md).
 process.on('SIGTERM', () => {
-  server.close(() => process.exit(0));
-  server.closeIdleConnections();
+  closing = true; // every answer from now on ends its connection
+  server.keepAliveTimeout = 1; // one answered just before closes once it is idle
+  server.close(() => process.exit(0)); // accept no more; exit once every connection has ended
+  server.closeIdleConnections(); // idle keep-alive connections end now
 });

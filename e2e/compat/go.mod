@@ -1,0 +1,3 @@
+module github.com/drover-init/drover/e2e/compat
+
+go 1.26
