@@ -252,7 +252,7 @@ func TestRequireList(t *testing.T) {
 		}
 	}
 	for list, ok := range map[string]bool{"": true, "all": true, "root,cgroup-v1,podman": true, "cgroup-v1/pids": true,
-		"roots": false, "root,cgroups": false, "cgroup-v1/memory": false} {
+		"roots": false, "root,cgroups": false, "cgroup-v1/blkio": false} {
 		if err := checkRequireList(list); (err == nil) != ok {
 			t.Errorf("checkRequireList(%q) = %v, want ok %v", list, err, ok)
 		}
