@@ -26,16 +26,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// needFacility skips a test whose facility (a cgroup hierarchy, a tool)
-// this machine lacks, except in CI, where a test that cannot run fails.
-func needFacility(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") != "" || os.Getenv("DROVER_E2E_REQUIRE") != "" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
-
 // stuckDrover is drover with its stderr on a pipe the test does not read
 // until it says so, its health server on a fixed loopback address (its
 // log line cannot be read), and a command line the issue gave.

@@ -3,8 +3,6 @@ package listener
 import (
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -12,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/drover-init/drover/internal/kfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,7 +25,7 @@ func defaultBacklog() int {
 }
 
 func readSysctlInt(p string) int {
-	b, err := readProcFile(p, 64)
+	b, err := kfile.Read(p, 64)
 	if err != nil {
 		return -1
 	}
@@ -278,36 +277,4 @@ func sockAddr(sa unix.Sockaddr, sotype int) net.Addr {
 		return &net.UnixAddr{Name: sa.Name, Net: n}
 	}
 	return nil
-}
-
-// readProcFile reads a small kernel file so that it can never block the
-// caller: O_NONBLOCK (a FIFO mounted over it would otherwise hold open(2)
-// and read(2) forever), regular files only (procfs files are; a device or
-// a FIFO is refused after fstat) and at most max bytes (more is an error,
-// never a cut that could turn "1234" into "12").
-func readProcFile(path string, max int) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
-	for err == unix.EINTR {
-		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
-	}
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, &fs.PathError{Op: "fstat", Path: path, Err: err}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: errors.New("not a regular file")}
-	}
-	b, err := io.ReadAll(io.LimitReader(f, int64(max)+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > max {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("larger than %d bytes", max)}
-	}
-	return b, nil
 }

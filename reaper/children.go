@@ -3,15 +3,13 @@ package reaper
 import (
 	"bytes"
 	"errors"
-	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 
+	"github.com/drover-init/drover/internal/kfile"
 	"github.com/prometheus/procfs"
-	"golang.org/x/sys/unix"
 )
 
 // maxChildrenFile bounds one /proc/self/task/TID/children: pid_max is at
@@ -41,7 +39,7 @@ func (p procChildren) list() ([]int, error) {
 	}
 	var kids []int
 	for _, f := range files {
-		b, err := readProcFile(f, maxChildrenFile)
+		b, err := kfile.Read(f, maxChildrenFile)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // the thread exited since the glob
 		}
@@ -100,36 +98,4 @@ func (p procChildren) stat(pid int) (ppid int, state byte, ok bool) {
 		return 0, 0, false
 	}
 	return st.PPID, st.State[0], true
-}
-
-// readProcFile reads a small kernel file so that it can never block the
-// caller: O_NONBLOCK (a FIFO mounted over it would otherwise hold open(2)
-// and read(2) forever), regular files only (procfs files are; a device or
-// a FIFO is refused after fstat) and at most max bytes (more is an error,
-// never a cut that could turn "1234" into "12").
-func readProcFile(path string, max int) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
-	for err == unix.EINTR {
-		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
-	}
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, &fs.PathError{Op: "fstat", Path: path, Err: err}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: errors.New("not a regular file")}
-	}
-	b, err := io.ReadAll(io.LimitReader(f, int64(max)+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > max {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("larger than %d bytes", max)}
-	}
-	return b, nil
 }

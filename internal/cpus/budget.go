@@ -3,11 +3,12 @@ package cpus
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/big"
 	"path/filepath"
 	"syscall"
+
+	"github.com/drover-init/drover/internal/kfile"
 )
 
 // Reader reads the CPU budget and memory limit of the current process.
@@ -255,17 +256,9 @@ func (r Reader) readAbs(file string) (string, error) { return readAt(file, file)
 
 // readAt opens path and names the file as name in errors.
 func readAt(path, file string) (string, error) {
-	f, err := openRegular(path)
+	data, err := kfile.Read(path, maxFileSize)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", file, unwrapPathError(err))
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", file, unwrapPathError(err))
-	}
-	if len(data) > maxFileSize {
-		return "", fmt.Errorf("%s: larger than %d bytes", file, maxFileSize)
 	}
 	return string(data), nil
 }

@@ -3,12 +3,8 @@ package cpus
 import (
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // errNoLimit is not a failure: the file says "unlimited" (-1, max).
@@ -123,83 +119,4 @@ func parseMemory(data string) (int64, error) {
 		return 0, errNoLimit
 	}
 	return int64(v), nil
-}
-
-// errNotRegular refuses a path that is not a regular file: a FIFO blocks
-// open(2) until a writer comes and read(2) until it writes, a device may
-// never end (/dev/zero) or act on being opened, a directory has no
-// content. cgroup, /proc and Downward API files are all regular files.
-var errNotRegular = errors.New("not a regular file")
-
-// openRegular opens path for reading in a way that cannot block PID 1:
-// the path is checked to be a regular file before it is opened (opening
-// some devices has side effects), opened with O_NONBLOCK (a FIFO swapped
-// in after that check opens at once instead of waiting for a writer) and
-// O_NOCTTY, and what was actually opened is checked again with fstat. The
-// reads that follow are bounded by the caller (maxFileSize).
-func openRegular(path string) (*os.File, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, notRegular(path, st.Mode())
-	}
-	var fd int
-	for {
-		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	var fst unix.Stat_t
-	if err := unix.Fstat(fd, &fst); err != nil {
-		unix.Close(fd)
-		return nil, &fs.PathError{Op: "fstat", Path: path, Err: err}
-	}
-	if fst.Mode&unix.S_IFMT != unix.S_IFREG {
-		unix.Close(fd)
-		return nil, notRegular(path, modeOf(fst.Mode))
-	}
-	return os.NewFile(uintptr(fd), path), nil
-}
-
-// modeOf maps a stat(2) file type onto fs.FileMode's type bits.
-func modeOf(m uint32) fs.FileMode {
-	switch m & unix.S_IFMT {
-	case unix.S_IFDIR:
-		return fs.ModeDir
-	case unix.S_IFIFO:
-		return fs.ModeNamedPipe
-	case unix.S_IFCHR:
-		return fs.ModeDevice | fs.ModeCharDevice
-	case unix.S_IFBLK:
-		return fs.ModeDevice
-	case unix.S_IFSOCK:
-		return fs.ModeSocket
-	case unix.S_IFLNK:
-		return fs.ModeSymlink
-	}
-	return fs.ModeIrregular
-}
-
-// notRegular says what path is instead, for the log line.
-func notRegular(path string, m fs.FileMode) error {
-	what := "a special file"
-	switch {
-	case m.IsDir():
-		what = "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		what = "a FIFO"
-	case m&fs.ModeCharDevice != 0:
-		what = "a character device"
-	case m&fs.ModeDevice != 0:
-		what = "a block device"
-	case m&fs.ModeSocket != 0:
-		what = "a socket"
-	}
-	return &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (%s)", errNotRegular, what)}
 }

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/drover-init/drover/internal/kfile"
 )
 
 // within runs f and fails the test if it has not returned after d: a read
@@ -55,7 +57,7 @@ func TestReadRefusesSpecialFiles(t *testing.T) {
 	} {
 		within(t, 2*time.Second, path, func() {
 			_, err := readAt(path, path)
-			if !errors.Is(err, errNotRegular) || !strings.Contains(err.Error(), "not a regular file ("+what+")") {
+			if !errors.Is(err, kfile.ErrNotRegular) || !strings.Contains(err.Error(), "not a regular file ("+what+")") {
 				t.Errorf("%s: %v, want not a regular file (%s)", path, err, what)
 			}
 		})

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/drover-init/drover/internal/kfile"
 )
 
 // Error is a failure to start the user's program. It wraps the errno, so a
@@ -56,7 +58,7 @@ func startError(path string, err error) *Error {
 // (PT_INTERP) of an ELF binary built for another libc. Empty when path
 // itself is missing.
 func missingInterpreter(path string) string {
-	f, err := openRegular(path)
+	f, err := kfile.Open(path)
 	if err != nil {
 		return ""
 	}
@@ -173,21 +175,4 @@ func elfInterpreter(f io.ReaderAt) string {
 		return strings.TrimRight(string(b), "\x00")
 	}
 	return ""
-}
-
-// openRegular opens the command's file to read its first bytes, without
-// ever blocking the pool's goroutine on it: a FIFO (or a device) named as
-// the command would hold the open, or the read, forever. Only a regular
-// file is read.
-func openRegular(path string) (*os.File, error) {
-	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC|syscall.O_NOCTTY, 0)
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
-		syscall.Close(fd)
-		return nil, &os.PathError{Op: "open", Path: path, Err: syscall.EINVAL}
-	}
-	return os.NewFile(uintptr(fd), path), nil
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/drover-init/drover/internal/kfile"
 )
 
 // The test binary is its own helper: started with LAUNCH_TEST_HELPER set it
@@ -396,7 +398,7 @@ func TestOpenRegularNeverBlocks(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("reading a FIFO named as the command blocked")
 	}
-	if _, err := openRegular(dir); err == nil {
+	if _, err := kfile.Open(dir); err == nil {
 		t.Error("a directory opened as a regular file")
 	}
 }

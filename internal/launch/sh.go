@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/drover-init/drover/internal/kfile"
 )
 
 // The shell fast path of the exec shim. Re-executing drover costs a Go
@@ -136,7 +138,7 @@ func shName(k string) bool {
 // interpreterMissing says whether path names an interpreter (a #! line, or
 // an ELF binary's dynamic loader) that does not exist.
 func interpreterMissing(path string) bool {
-	f, err := openRegular(path)
+	f, err := kfile.Open(path)
 	if err != nil {
 		return true
 	}

@@ -1,8 +1,9 @@
 package sockwait
 
 import (
-	"golang.org/x/sys/unix"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // The table for arm64 against golang.org/x/sys, when the tests run there

@@ -9,17 +9,14 @@
 package usage
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/drover-init/drover/internal/kfile"
 	"github.com/prometheus/procfs"
-	"golang.org/x/sys/unix"
 )
 
 // maxChildrenFile bounds one /proc/PID/task/TID/children: pid_max is at
@@ -124,7 +121,7 @@ func (r *Reader) children(pid int, to []int) []int {
 		return to
 	}
 	for _, t := range tasks {
-		data, err := readProcFile(filepath.Join(taskDir, t.Name(), "children"), maxChildrenFile)
+		data, err := kfile.Read(filepath.Join(taskDir, t.Name(), "children"), maxChildrenFile)
 		if err != nil {
 			continue // a thread ending mid-walk, or a kernel without CONFIG_PROC_CHILDREN
 		}
@@ -135,36 +132,4 @@ func (r *Reader) children(pid int, to []int) []int {
 		}
 	}
 	return to
-}
-
-// readProcFile reads a small kernel file so that it can never block the
-// caller: O_NONBLOCK (a FIFO mounted over it would otherwise hold open(2)
-// and read(2) forever), regular files only (procfs files are; a device or
-// a FIFO is refused after fstat) and at most max bytes (more is an error,
-// never a cut that could turn "1234" into "12").
-func readProcFile(path string, max int) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
-	for err == unix.EINTR {
-		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
-	}
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, &fs.PathError{Op: "fstat", Path: path, Err: err}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: errors.New("not a regular file")}
-	}
-	b, err := io.ReadAll(io.LimitReader(f, int64(max)+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > max {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("larger than %d bytes", max)}
-	}
-	return b, nil
 }

@@ -1,4 +1,4 @@
-package listener
+package kfile
 
 import (
 	"os"
@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// readProcFile never blocks: a FIFO with no writer and a device are
+// Read never blocks: a FIFO with no writer and a device are
 // refused at once; a regular file reads up to the bound and not past it.
 func TestReadProcFileNeverBlocks(t *testing.T) {
 	dir := t.TempDir()
@@ -20,7 +20,7 @@ func TestReadProcFileNeverBlocks(t *testing.T) {
 	for _, p := range []string{fifo, "/dev/zero", dir} {
 		done := make(chan error, 1)
 		go func() {
-			_, err := readProcFile(p, 64)
+			_, err := Read(p, 64)
 			done <- err
 		}()
 		select {
@@ -36,13 +36,13 @@ func TestReadProcFileNeverBlocks(t *testing.T) {
 	if err := os.WriteFile(f, []byte("4096\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := readProcFile(f, 64); err != nil || string(b) != "4096\n" {
+	if b, err := Read(f, 64); err != nil || string(b) != "4096\n" {
 		t.Errorf("regular file: %q, %v", b, err)
 	}
-	if _, err := readProcFile(f, 4); err == nil || !strings.Contains(err.Error(), "larger than 4 bytes") {
+	if _, err := Read(f, 4); err == nil || !strings.Contains(err.Error(), "larger than 4 bytes") {
 		t.Errorf("over the bound: %v", err)
 	}
-	if b, err := readProcFile("/proc/self/stat", 4096); err != nil || len(b) == 0 {
+	if b, err := Read("/proc/self/stat", 4096); err != nil || len(b) == 0 {
 		t.Errorf("/proc/self/stat: %q, %v", b, err)
 	}
 }
