@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -133,6 +135,49 @@ func TestRunRefusesBadListen(t *testing.T) {
 		var out, errOut bytes.Buffer
 		if code := run([]string{"true"}, &out, &errOut); code != 2 || errOut.String() != tc.want {
 			t.Errorf("%q: exit %d, stderr\n%s\nwant\n%s", tc.value, code, errOut.String(), tc.want)
+		}
+	}
+}
+
+// docs/design.md's layout table names exactly the packages `go list ./...`
+// shows, so the design cannot drift from the tree.
+func TestDesignLayoutIsGoList(t *testing.T) {
+	out, err := exec.Command("go", "list", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	const module = "github.com/drover-init/drover"
+	want := map[string]bool{}
+	for _, p := range strings.Fields(string(out)) {
+		if p == module {
+			p = "main"
+		}
+		want[strings.TrimPrefix(p, module+"/")] = true
+	}
+	b, err := os.ReadFile("docs/design.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(b)[strings.Index(string(b), "## 2. Code layout"):strings.Index(string(b), "## 3. ")]
+	got := map[string]bool{}
+	for _, line := range strings.Split(section, "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		first := strings.Split(line, "|")[1]
+		first, _, _ = strings.Cut(first, " (")
+		for _, name := range regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(first, -1) {
+			got[name[1]] = true
+		}
+	}
+	for p := range want {
+		if !got[p] {
+			t.Errorf("docs/design.md's layout table lacks package %s", p)
+		}
+	}
+	for p := range got {
+		if !want[p] {
+			t.Errorf("docs/design.md's layout table names %s, which go list does not show", p)
 		}
 	}
 }
