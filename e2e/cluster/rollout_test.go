@@ -64,7 +64,7 @@ func TestRolloutThroughService(t *testing.T) {
 		load.waitRequests(t, load.count()+200)
 		r := load.stop()
 
-		t.Logf("DROVER_DRAIN_DELAY %s: %d requests through %s under load (8 clients, a new connection each), %d failed %s; rollout restart %v, pod deletion to a Ready replacement %v",
+		t.Logf("DROVER_DRAIN_DELAY %s: %d requests through %s under load (8 clients, a new connection each), %d failed%s; rollout restart %v, pod deletion to a Ready replacement %v",
 			drain, r.total, url, r.failed, r.reasons(), rollout.Round(time.Millisecond), deletion.Round(time.Millisecond))
 		switch {
 		case drain != "0s" && r.failed != 0:
@@ -123,7 +123,7 @@ func (r loadResult) reasons() string {
 		parts = append(parts, fmt.Sprintf("%s: %d", k, v))
 	}
 	sort.Strings(parts)
-	return "(" + strings.Join(parts, ", ") + ")"
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 func (c *cluster) startLoad(url string, clients int) *load {
@@ -165,6 +165,8 @@ func get(ctx context.Context, hc *http.Client, url string) string {
 		return "connection refused"
 	case errors.Is(err, syscall.ECONNRESET):
 		return "connection reset"
+	case errors.Is(err, syscall.EHOSTUNREACH):
+		return "no route to host"
 	case err != nil && strings.Contains(err.Error(), "Timeout"):
 		return "timeout"
 	case err != nil:
