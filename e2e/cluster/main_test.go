@@ -135,7 +135,7 @@ func bringUp(t *testing.T, b bins) (*cluster, error) {
 	}
 	if netnsExists() || exists(root) {
 		t.Logf("cluster: removing what an earlier run left in %s and %s", root, nsPath)
-		removeHostState(hostState{kubeletDir: true, logsDir: true, podNetns: map[string]bool{}}, t.Logf)
+		removeHostState(hostState{kubeletDir: !staleKubeletDir(), logsDir: true, podNetns: map[string]bool{}}, t.Logf)
 	}
 	c := &cluster{bin: b, before: snapshotHost(), logf: t.Logf}
 	t0 := time.Now()
@@ -154,4 +154,27 @@ func bringUp(t *testing.T, b bins) (*cluster, error) {
 func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// staleKubeletDir tells whether /var/lib/kubelet holds nothing but the
+// device-plugin socket a kubelet always creates, and no kubelet runs: then
+// it is what a killed run of this test left.
+func staleKubeletDir() bool {
+	var files []string
+	filepath.WalkDir("/var/lib/kubelet", func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) != 1 || files[0] != "/var/lib/kubelet/device-plugins/kubelet.sock" {
+		return false
+	}
+	exes, _ := filepath.Glob("/proc/[0-9]*/exe")
+	for _, e := range exes {
+		if target, err := os.Readlink(e); err == nil && filepath.Base(target) == "kubelet" {
+			return false
+		}
+	}
+	return true
 }
