@@ -73,18 +73,6 @@ func (a *apiClient) get(path string, out any) error {
 	return json.Unmarshal([]byte(body), out)
 }
 
-// patch sends a strategic merge patch (to a subresource when sub is set).
-func (a *apiClient) patch(path, patch string) error {
-	code, body, err := a.raw(http.MethodPatch, path, "application/strategic-merge-patch+json", []byte(patch))
-	if err != nil {
-		return err
-	}
-	if code != 200 {
-		return fmt.Errorf("PATCH %s %s: %d %s", path, patch, code, strings.TrimSpace(body))
-	}
-	return nil
-}
-
 // status is the part of drover's GET /status the tests read.
 type status struct {
 	Desired  int  `json:"desired"`

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -53,7 +55,13 @@ func TestHelmInstall(t *testing.T) {
 func TestServiceLinksAreNotConfiguration(t *testing.T) {
 	c := need(t)
 	if why := refusesServiceLinks(c); why != "" {
-		t.Skipf("this drover refuses service-link variables (%s): the configuration package that ignores them is not in this tree yet", why)
+		// Until the configuration package that ignores them is merged,
+		// only CI insists; after that this never happens.
+		msg := fmt.Sprintf("this drover refuses service-link variables (%s): a Service named drover breaks every drover pod with service links", why)
+		if os.Getenv("CI") != "" || os.Getenv("DROVER_E2E_REQUIRE") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
 	}
 	const release = "drover"
 	c.install(t, release, "replicaCount=1")

@@ -166,17 +166,18 @@ func (w *resizeWatch) expect(t *testing.T, what string, workers int, shares, quo
 	if s.desired != workers || s.shares != shares || s.quota != quota || s.file != file {
 		t.Fatalf("%s: %d workers, cpu.shares %s, quota %s, file %s; want %d, %s, %s, %s", what, s.desired, s.shares, s.quota, s.file, workers, shares, quota, file)
 	}
-	t.Logf("%s: %d workers, cpu budget %v from %q; cpu.shares %s, quota %s", what, s.desired, s.cores, s.source, s.shares, s.quota)
+	t.Logf("%s: %s, cpu budget %v from %q; cpu.shares %s, quota %s", what, workersText(s.desired), s.cores, s.source, s.shares, s.quota)
 }
 
 // resize patches the app container's resources through the resize
-// subresource.
+// subresource, as the README shows it. Timings count from the start of
+// kubectl, a few hundred milliseconds before its request.
 func (w *resizeWatch) resize(t *testing.T, resources string) {
 	t.Helper()
 	w.mu.Lock()
 	w.since = time.Now()
 	w.mu.Unlock()
-	err := w.c.api.patch("/api/v1/namespaces/default/pods/"+w.pod.Name+"/resize",
+	_, err := w.c.kubectl("patch", "pod", w.pod.Name, "--subresource", "resize", "--patch",
 		fmt.Sprintf(`{"spec":{"containers":[{"name":"app","resources":%s}]}}`, resources))
 	if err != nil {
 		t.Fatal(err)
@@ -235,8 +236,8 @@ func (w *resizeWatch) unchanged(t *testing.T, what string, file sample, workers 
 		return
 	}
 	s := w.last()
-	t.Logf("%s: file %s at %v, cpu.shares still %s and %d workers %v later (budget %v from %q)",
-		what, s.file, file.at.Sub(w.since).Round(time.Millisecond), s.shares, s.desired, s.at.Sub(file.at).Round(time.Millisecond), s.cores, s.source)
+	t.Logf("%s: file %s at %v, cpu.shares still %s and %s %v later (budget %v from %q)",
+		what, s.file, file.at.Sub(w.since).Round(time.Millisecond), s.shares, workersText(s.desired), s.at.Sub(file.at).Round(time.Millisecond), s.cores, s.source)
 }
 
 // awaitPool waits for the pool to reach workers and checks it followed
@@ -263,12 +264,19 @@ func (w *resizeWatch) awaitPool(t *testing.T, what string, workers int, shares s
 		applied = file.at
 	}
 	since := func(s sample) string { return s.at.Sub(w.since).Round(time.Millisecond).String() }
-	t.Logf("resize %s: file %s at %s, cgroup (cpu.shares %s, quota %s) at %s, pool %d workers at %s: %v after the kubelet applied it (recheck %v); budget %v from %q",
-		what, file.file, since(file), cg.shares, cg.quota, since(cg), workers, since(pool), pool.at.Sub(applied).Round(time.Millisecond), recheck, pool.cores, pool.source)
+	t.Logf("resize %s: file %s at %s, cgroup (cpu.shares %s, quota %s) at %s, pool at %s at %s: %v after the kubelet applied it (recheck %v); budget %v from %q",
+		what, file.file, since(file), cg.shares, cg.quota, since(cg), workersText(workers), since(pool), pool.at.Sub(applied).Round(time.Millisecond), recheck, pool.cores, pool.source)
 	if late := pool.at.Sub(applied); late > bound+slack {
 		t.Errorf("%s: the pool followed %v after the kubelet applied the resize, want within %v", what, late.Round(time.Millisecond), bound)
 	}
 	if strings.Contains(pool.source, "not granted") {
 		t.Errorf("%s: the budget %q is not the granted request", what, pool.source)
 	}
+}
+
+func workersText(n int) string {
+	if n == 1 {
+		return "1 worker"
+	}
+	return fmt.Sprintf("%d workers", n)
 }
