@@ -28,6 +28,8 @@ func TestMain(m *testing.M) {
 	env = s
 	code := m.Run()
 	if s.c != nil {
+		// The tests are over: their t.Logf would panic.
+		s.c.logf = func(format string, args ...any) { fmt.Printf(format+"\n", args...) }
 		t0 := time.Now()
 		s.c.down()
 		left := leftovers(s.c.before)

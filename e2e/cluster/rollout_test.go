@@ -35,6 +35,7 @@ func TestRolloutThroughService(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := fmt.Sprintf("http://%s:%d/", svc.Spec.ClusterIP, 80)
+	c.awaitRouted(t, url)
 
 	for _, drain := range []string{"5s", "2s", "0s"} {
 		if drain != "5s" {
@@ -42,9 +43,13 @@ func TestRolloutThroughService(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.awaitRollout(t, release, 2)
+			c.awaitRouted(t, url)
 		}
 		load := c.startLoad(url, 8)
 		load.waitRequests(t, 200)
+		if r := load.snapshot(); r.failed != 0 {
+			t.Fatalf("%d of %d requests failed before the rollout started %s", r.failed, r.total, r.reasons())
+		}
 
 		t0 := time.Now()
 		if _, err := c.kubectl("rollout", "restart", "deployment/web-drover"); err != nil {
@@ -66,6 +71,13 @@ func TestRolloutThroughService(t *testing.T) {
 
 		t.Logf("DROVER_DRAIN_DELAY %s: %d requests through %s under load (8 clients, a new connection each), %d failed%s; rollout restart %v, pod deletion to a Ready replacement %v",
 			drain, r.total, url, r.failed, r.reasons(), rollout.Round(time.Millisecond), deletion.Round(time.Millisecond))
+		if r.failed > 0 {
+			t.Logf("DROVER_DRAIN_DELAY %s: failures from %v to %v after the rollout restart (the deletion at %v)",
+				drain, r.firstFail.Sub(t0).Round(time.Millisecond), r.lastFail.Sub(t0).Round(time.Millisecond), t1.Sub(t0).Round(time.Millisecond))
+		}
+		if drain != "0s" && r.failed != 0 {
+			t.Logf("the first failures: %s", strings.Join(r.some, "; "))
+		}
 		switch {
 		case drain != "0s" && r.failed != 0:
 			t.Errorf("DROVER_DRAIN_DELAY %s: %d of %d requests failed during the rollout and the deletion, want 0", drain, r.failed, r.total)
@@ -73,6 +85,33 @@ func TestRolloutThroughService(t *testing.T) {
 			t.Errorf("DROVER_DRAIN_DELAY 0s: no request failed; the test cannot see what the drain delay is for")
 		}
 	}
+}
+
+// awaitRouted waits until kube-proxy routes the Service to Ready pods:
+// 20 requests in a row answered. Pods are Ready before kube-proxy has
+// their endpoints; until then the Service refuses connections.
+func (c *cluster) awaitRouted(t *testing.T, url string) {
+	t.Helper()
+	hc := c.httpClient(2 * time.Second)
+	ok, refused := 0, 0
+	start := time.Now()
+	var first time.Time
+	err := c.await(time.Minute, "the Service routes", func() (bool, string) {
+		why := get(context.Background(), hc, url)
+		if why != "" {
+			ok, first = 0, time.Time{}
+			refused++
+			return false, why
+		}
+		if ok++; ok == 1 {
+			first = time.Now()
+		}
+		return ok >= 20, ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the Service answers %v after its pods were Ready (%d requests failed before)", first.Sub(start).Round(time.Millisecond), refused)
 }
 
 // awaitRollout waits until the Deployment has rolled out: every replica
@@ -110,8 +149,10 @@ type load struct {
 }
 
 type loadResult struct {
-	total, failed int
-	why           map[string]int
+	total, failed       int
+	why                 map[string]int
+	firstFail, lastFail time.Time
+	some                []string // the first failures, with the time of day
 }
 
 func (r loadResult) reasons() string {
@@ -142,8 +183,16 @@ func (c *cluster) startLoad(url string, clients int) *load {
 				l.mu.Lock()
 				l.res.total++
 				if why != "" {
+					now := time.Now()
+					if l.res.failed == 0 {
+						l.res.firstFail = now
+					}
+					l.res.lastFail = now
 					l.res.failed++
 					l.res.why[why]++
+					if len(l.res.some) < 10 {
+						l.res.some = append(l.res.some, now.Format("15:04:05.000")+" "+why)
+					}
 				}
 				l.mu.Unlock()
 				select {
@@ -202,6 +251,12 @@ func (l *load) waitRequests(t *testing.T, n int) {
 			t.Fatalf("only %d requests in a minute, want %d", l.count(), n)
 		}
 	}
+}
+
+func (l *load) snapshot() loadResult {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.res
 }
 
 func (l *load) stop() loadResult {
