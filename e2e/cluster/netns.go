@@ -37,6 +37,11 @@ func createNetns() error {
 		{"ip", "-n", nsName, "link", "set", "k8s1", "up"},
 		{"ip", "-n", nsName, "route", "add", "default", "dev", "k8s0"},
 		{"nsenter", "--net=" + nsPath, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
+		// The load generator opens a connection per request to one
+		// Service port: with the whole range it does not come back to a
+		// source port while the conntrack entries of a pod that just went
+		// away are still there (see startLoad).
+		{"nsenter", "--net=" + nsPath, "sysctl", "-qw", "net.ipv4.ip_local_port_range=1024 65535"},
 	}
 	for _, s := range steps {
 		if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {
