@@ -30,6 +30,8 @@ type node struct {
 	ctrdDone chan struct{}
 	roPort   int
 	hostname string
+	// varLibKubelet: /var/lib/kubelet existed before the kubelet started.
+	varLibKubelet bool
 }
 
 // bins are the programs the test needs from the machine.
@@ -37,14 +39,23 @@ type bins struct {
 	containerd, ctr, runc, podman, helm, kubelet string
 }
 
-const kubeVersion = "v1.34.4"
+// The kubelet is the one e2e/cluster/build builds (with kube-apiserver and
+// the rest, for e2e/cluster): one build for both tests.
+const (
+	kubeVersion = "v1.35.4"
+	clusterBins = "cluster-" + kubeVersion + "-etcd-v3.6.17-helm-v3.22.0"
+	// cgroupRoot keeps the kubelet's kubepods away from any other kubelet
+	// on the machine: a kubelet kills processes it finds in pod cgroups it
+	// does not know.
+	cgroupRoot = "drover-e2e-kubelet"
+)
 
 // prerequisites finds every program or skips naming the one missing and
 // how to get it.
 func prerequisites(t *testing.T) bins {
 	t.Helper()
 	if os.Getenv("DROVER_E2E_KUBELET") != "1" {
-		t.Skip("set DROVER_E2E_KUBELET=1 to run drover under a real kubelet (e2e/kubelet/run installs what it needs; ~10 min the first time)")
+		t.Skip("set DROVER_E2E_KUBELET=1 to run drover under a real kubelet (e2e/kubelet/run installs what it needs; ~30 min the first time)")
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: it runs containerd and a kubelet")
@@ -67,21 +78,21 @@ func prerequisites(t *testing.T) bins {
 	look(&b.ctr, "ctr", "apt-get install containerd")
 	look(&b.runc, "runc", "apt-get install runc", "/usr/sbin/runc")
 	look(&b.podman, "podman", "apt-get install podman")
+	cache := os.Getenv("DROVER_E2E_CACHE")
+	if cache == "" {
+		cache = "/var/cache/drover-e2e"
+	}
 	gopath, _ := exec.Command("go", "env", "GOPATH").Output()
 	helmBin := os.Getenv("HELM")
 	if helmBin == "" {
 		helmBin = filepath.Join(strings.TrimSpace(string(gopath)), "bin", "helm")
 	}
-	look(&b.helm, "helm", "go install helm.sh/helm/v3/cmd/helm@v3.22.0, or helm/check", helmBin)
-	cache := os.Getenv("DROVER_E2E_CACHE")
-	if cache == "" {
-		cache = "/var/cache/drover-e2e"
-	}
+	look(&b.helm, "helm", "e2e/cluster/build builds it, or helm/check installs it", helmBin, filepath.Join(cache, clusterBins, "helm"))
 	kube := os.Getenv("DROVER_E2E_KUBELET_BIN")
 	if kube == "" {
-		kube = filepath.Join(cache, "kubelet-"+kubeVersion)
+		kube = filepath.Join(cache, clusterBins, "kubelet")
 	}
-	look(&b.kubelet, "drover-e2e-kubelet", "e2e/kubelet/build-kubelet builds it into "+cache+" in about 10 minutes", kube)
+	look(&b.kubelet, "drover-e2e-kubelet", "e2e/cluster/build builds it into "+cache+" in about 30 minutes", kube)
 	return b
 }
 
@@ -200,6 +211,7 @@ staticPodPath: %[1]s/manifests
 fileCheckFrequency: 1s
 containerRuntimeEndpoint: unix://%[2]s
 cgroupDriver: cgroupfs
+cgroupRoot: /%[6]s
 failSwapOn: false
 failCgroupV1: false
 authentication:
@@ -217,12 +229,20 @@ resolvConf: ""
 podLogsDir: %[1]s/pod-logs
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
-`, n.dir, n.sock, port, n.roPort, health)
+`, n.dir, n.sock, port, n.roPort, health, cgroupRoot)
 	confFile := filepath.Join(n.dir, "kubelet.yaml")
 	for _, d := range []string{"manifests", "pod-logs", "kubelet"} {
 		os.MkdirAll(filepath.Join(n.dir, d), 0o755)
 	}
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The kubelet always creates /var/lib/kubelet/device-plugins/kubelet.sock
+	// (a fixed path, whatever --root-dir says): remove it afterwards unless
+	// it was there before.
+	_, err := os.Stat("/var/lib/kubelet")
+	n.varLibKubelet = err == nil
+	if err := makeCgroupRoot(); err != nil {
 		t.Fatal(err)
 	}
 	n.kubelet = exec.Command(n.bin.kubelet, "--config", confFile, "--root-dir", filepath.Join(n.dir, "kubelet"),
@@ -332,14 +352,43 @@ func tail(file string, lines int) string {
 	return strings.Join(all, "\n")
 }
 
-// removeHostState removes what a kubelet leaves outside its root
-// directory: the kubepods cgroups (empty once the pods are gone; rmdir
-// refuses any that is not) and the /var/log/containers links of its pods.
-func (n *node) removeHostState() {
-	roots, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods")
-	if fi, err := os.Stat("/sys/fs/cgroup/kubepods"); err == nil && fi.IsDir() {
-		roots = append(roots, "/sys/fs/cgroup/kubepods")
+// makeCgroupRoot creates the kubelet's cgroupRoot in every v1 hierarchy
+// (the kubelet requires it to exist), with cpuset's cpus and mems copied
+// from the parent, which a new cpuset cgroup starts without.
+func makeCgroupRoot() error {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*")
+	for _, d := range dirs {
+		if filepath.Base(d) == "unified" {
+			continue
+		}
+		dir := filepath.Join(d, cgroupRoot)
+		if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
+			continue // not a hierarchy, or read-only
+		}
+		if filepath.Base(d) == "cpuset" {
+			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+				b, err := os.ReadFile(filepath.Join(d, f))
+				if err != nil {
+					return err
+				}
+				if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+					return fmt.Errorf("%s/%s: %w", dir, f, err)
+				}
+			}
+		}
 	}
+	return nil
+}
+
+// removeHostState removes what a kubelet leaves outside its root
+// directory: its cgroup root (empty once the pods are gone; rmdir refuses
+// any cgroup that is not), the /var/log/containers links of its pods, and
+// /var/lib/kubelet when it was not there before.
+func (n *node) removeHostState() {
+	if !n.varLibKubelet {
+		os.RemoveAll("/var/lib/kubelet")
+	}
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*/" + cgroupRoot)
 	for _, root := range roots {
 		var dirs []string
 		filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {

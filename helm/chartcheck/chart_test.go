@@ -218,8 +218,22 @@ func checkPod(t *testing.T, r rendered) {
 	if ports["http"] == 0 || ports["health"] == 0 {
 		t.Errorf("ports %v, want http and health", ports)
 	}
-	if want := fmt.Sprintf(":%d", ports["health"]); env["DROVER_HEALTH_ADDR"].Value != want {
-		t.Errorf("DROVER_HEALTH_ADDR = %q, want %q (the health port)", env["DROVER_HEALTH_ADDR"].Value, want)
+	if want := fmt.Sprintf(":%d", ports["health"]); !strings.HasSuffix(env["DROVER_HEALTH_ADDR"].Value, want) {
+		t.Errorf("DROVER_HEALTH_ADDR = %q, want it on %q (the health port)", env["DROVER_HEALTH_ADDR"].Value, want)
+	}
+	if spec.EnableServiceLinks == nil || *spec.EnableServiceLinks {
+		t.Errorf("enableServiceLinks = %v, want false: a Service named drover would hand the pod DROVER_SERVICE_HOST and the like", spec.EnableServiceLinks)
+	}
+	if spec.HostNetwork != r.test.Spec.HostNetwork {
+		t.Errorf("the pod's hostNetwork is %v, the helm test pod's %v: the test must run where the app runs", spec.HostNetwork, r.test.Spec.HostNetwork)
+	}
+	svcEnv := strings.ToUpper(strings.ReplaceAll(r.service.Name, "-", "_")) + "_SERVICE_HOST"
+	if got := r.test.Spec.Containers[0].Env; len(got) != 1 || got[0].Name != "DROVER_HEALTH_ADDR" ||
+		got[0].Value != fmt.Sprintf("$(%s):%d", svcEnv, r.service.Spec.Ports[1].Port) {
+		t.Errorf("helm test env %+v, want DROVER_HEALTH_ADDR=$(%s):<the Service's health port>", got, svcEnv)
+	}
+	if r.test.Spec.EnableServiceLinks != nil && !*r.test.Spec.EnableServiceLinks {
+		t.Error("the helm test pod turns service links off, but reads the Service's address from them")
 	}
 	for name, p := range map[string]*corev1.Probe{"startup": c.StartupProbe, "liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
 		want := "/livez"
@@ -323,6 +337,13 @@ func TestRefusedValues(t *testing.T) {
 		{[]string{"drover.env.WORKERS=2"}, "WORKERS"}, // drover itself refuses a misspelt DROVER_* at start
 		{[]string{"drover.env.DROVER_LISTEN=:9"}, "DROVER_LISTEN"},
 		{[]string{"replicas=3"}, "replicas"},
+		{[]string{"drover.healthHost=127.0.0.1"}, "healthHost"}, // the kubelet probes the pod's IP
+		{[]string{"drover.healthHost=localhost"}, "healthHost"},
+		{[]string{"drover.healthHost=::1"}, "healthHost"},
+		{[]string{"drover.healthHost=a b"}, "healthHost"},
+		{[]string{"drover.env.DROVER_HEALTH_ADDR=:9"}, "DROVER_HEALTH_ADDR"},
+		{[]string{"strategy.rollingUpdate.maxSurg=1"}, "maxSurg"},
+		{[]string{"strategy.type=Rolling"}, "strategy"},
 	} {
 		_, err := run(t, append([]string{"template", "rel", chart}, valuesArgs("", tc.set...)...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -358,4 +379,95 @@ func TestOptionalObjects(t *testing.T) {
 	if grace(r) != 45 {
 		t.Errorf("terminationGracePeriodSeconds = %d, want 45 (10s + 30s + 5)", grace(r))
 	}
+}
+
+// A surge pod of a hostNetwork Deployment wants the host ports an old pod
+// holds: on a small cluster the default strategy never finishes a rollout.
+func TestStrategy(t *testing.T) {
+	for _, tc := range []struct {
+		set                      []string
+		typ                      string
+		maxSurge, maxUnavailable string
+	}{
+		{nil, "", "", ""}, // Kubernetes' default: a surge pod is Ready before an old one drains
+		{[]string{"hostNetwork=true"}, "RollingUpdate", "0", "1"},
+		{[]string{"hostNetwork=true", "strategy.type=RollingUpdate", "strategy.rollingUpdate.maxSurge=1", "strategy.rollingUpdate.maxUnavailable=0"}, "RollingUpdate", "1", "0"},
+		{[]string{"strategy.type=Recreate"}, "Recreate", "", ""},
+		{[]string{"strategy.rollingUpdate.maxSurge=50%"}, "", "50%", ""},
+	} {
+		s := render(t, "", tc.set...).deploy.Spec.Strategy
+		var surge, unavail string
+		if ru := s.RollingUpdate; ru != nil {
+			if ru.MaxSurge != nil {
+				surge = ru.MaxSurge.String()
+			}
+			if ru.MaxUnavailable != nil {
+				unavail = ru.MaxUnavailable.String()
+			}
+		}
+		if string(s.Type) != tc.typ || surge != tc.maxSurge || unavail != tc.maxUnavailable {
+			t.Errorf("%v: strategy %s maxSurge %q maxUnavailable %q, want %s %q %q", tc.set, s.Type, surge, unavail, tc.typ, tc.maxSurge, tc.maxUnavailable)
+		}
+	}
+}
+
+func TestHealthHost(t *testing.T) {
+	for _, tc := range []struct {
+		host, want string
+		podIP      bool
+	}{
+		{"", ":8081", false},
+		{"podIP", "$(POD_IP):8081", true},
+		{"10.1.2.3", "10.1.2.3:8081", false},
+		{"::", "[::]:8081", false},
+		{"[fd00::1]", "[fd00::1]:8081", false},
+	} {
+		r := render(t, "", "drover.healthHost="+tc.host)
+		if got := envValue(r, "DROVER_HEALTH_ADDR"); got != tc.want {
+			t.Errorf("healthHost %q: DROVER_HEALTH_ADDR = %q, want %q", tc.host, got, tc.want)
+		}
+		var podIP, before bool
+		for _, e := range r.deploy.Spec.Template.Spec.Containers[0].Env {
+			if e.Name == "DROVER_HEALTH_ADDR" {
+				before = podIP
+			}
+			if e.Name == "POD_IP" {
+				podIP = e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "status.podIP"
+			}
+		}
+		if podIP != tc.podIP || (tc.podIP && !before) {
+			t.Errorf("healthHost %q: POD_IP from status.podIP %v (before DROVER_HEALTH_ADDR %v), want %v", tc.host, podIP, before, tc.podIP)
+		}
+	}
+}
+
+// `cpu: null` in a values file (or --set ...=null) unsets a default;
+// rendered as is, the API server would refuse the empty quantity.
+func TestNullResources(t *testing.T) {
+	c := render(t, "", "resources.limits.cpu=null", "resources.requests.memory=null").deploy.Spec.Template.Spec.Containers[0]
+	if _, ok := c.Resources.Limits["cpu"]; ok {
+		t.Errorf("limits %v still has cpu", c.Resources.Limits)
+	}
+	if _, ok := c.Resources.Requests["memory"]; ok || c.Resources.Requests.Cpu().String() != "1500m" || c.Resources.Limits.Memory().String() != "512Mi" {
+		t.Errorf("resources %+v, want requests.cpu 1500m and limits.memory 512Mi only", c.Resources)
+	}
+	c = render(t, "", "resources.limits=null", "resources.requests=null").deploy.Spec.Template.Spec.Containers[0]
+	if len(c.Resources.Limits) != 0 || len(c.Resources.Requests) != 0 {
+		t.Errorf("resources %+v, want none", c.Resources)
+	}
+}
+
+// The request reaches drover twice: the file follows an in-place resize,
+// the variable is its start value, which tells drover what the cgroup
+// weight started from (docs/design.md §6).
+func TestCPURequestBothWays(t *testing.T) {
+	r := render(t, "")
+	if envValue(r, "DROVER_CPU_FILE") == "" {
+		t.Error("no DROVER_CPU_FILE by default: an in-place resize would not be followed")
+	}
+	r = render(t, "", "drover.cpuFile=")
+	if envValue(r, "DROVER_CPU_FILE") != "" {
+		t.Error("drover.cpuFile empty still sets DROVER_CPU_FILE")
+	}
+	checkPod(t, r) // DROVER_CPU_MILLICORES stays
 }

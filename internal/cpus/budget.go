@@ -41,8 +41,10 @@ type Reader struct {
 
 // Budget is how many CPUs drover may use, and why.
 type Budget struct {
-	// Cores is the budget: the minimum of Affinity, Quota and the
-	// millicores setting. Exact, so that 3/2 rounds as 1.5, not 1.4999.
+	// Cores is the budget: the minimum of Affinity, Quota and the request
+	// (DROVER_CPU_MILLICORES or DROVER_CPU_FILE, as far as the cgroup
+	// granted it; see request). Exact, so that 3/2 rounds as 1.5, not
+	// 1.4999.
 	Cores *big.Rat
 	// Source explains the limit that won, with the real path it came from,
 	// e.g. "cgroup v1 quota 150000/100000 at /sys/fs/cgroup/cpu".
@@ -64,11 +66,12 @@ func (b Budget) String() string {
 // hundred KiB even on busy hosts; a bigger file is not what we think it is.
 const maxFileSize = 4 << 20
 
-// Budget returns the CPU budget. millicores is DROVER_CPU_MILLICORES (≤ 0 means
-// unset). Every call reads everything again: the cgroup drover is in (it
-// may have been moved), each ancestor's quota, the affinity mask and
-// CPUFile, so calling it periodically follows a resize. It fails only when no limit at all can be determined, i.e. the
-// affinity call failed and neither cgroups nor millicores gave a number.
+// Budget returns the CPU budget. millicores is DROVER_CPU_MILLICORES (≤ 0
+// means unset). Every call reads everything again: the cgroup drover is in
+// (it may have been moved), each ancestor's quota, the affinity mask,
+// CPUFile and drover's own cpu weight, so calling it periodically follows a
+// resize. It fails only when no limit at all can be determined, i.e. the
+// affinity call failed and neither cgroups nor the request gave a number.
 func (r Reader) Budget(millicores int64) (Budget, error) {
 	w := &warner{fn: r.Warn}
 	lay := r.layout(w)
@@ -83,17 +86,8 @@ func (r Reader) Budget(millicores int64) (Budget, error) {
 		}
 	}
 	b.Cores, b.Source = b.Quota, b.QuotaSource
-	if millicores > 0 {
-		m := big.NewRat(millicores, 1000)
-		if b.Cores == nil || m.Cmp(b.Cores) < 0 {
-			b.Cores, b.Source = m, fmt.Sprintf("DROVER_CPU_MILLICORES=%d", millicores)
-		}
-	}
-	if m, ok := r.fileMillicores(w); ok {
-		c := big.NewRat(m, 1000)
-		if b.Cores == nil || c.Cmp(b.Cores) < 0 {
-			b.Cores, b.Source = c, fmt.Sprintf("DROVER_CPU_FILE %s = %dm", r.CPUFile, m)
-		}
+	if req, src, ok := r.request(millicores, lay, w); ok && (b.Cores == nil || req.Cmp(b.Cores) < 0) {
+		b.Cores, b.Source = req, src
 	}
 	aff := r.Affinity
 	if aff == nil {

@@ -76,3 +76,64 @@ kubelet SIGKILLs drover while requests are still being finished.
 {{- .Values.terminationGracePeriodSeconds -}}
 {{- end -}}
 {{- end }}
+
+{{/*
+DROVER_HEALTH_ADDR from drover.healthHost and drover.healthPort; "podIP"
+refers to the POD_IP variable the Deployment sets from status.podIP.
+*/}}
+{{- define "drover.healthAddr" -}}
+{{- $host := .Values.drover.healthHost | default "" -}}
+{{- if eq $host "podIP" -}}
+{{- $host = "$(POD_IP)" -}}
+{{- else if and (contains ":" $host) (not (hasPrefix "[" $host)) -}}
+{{- $host = printf "[%s]" $host -}}
+{{- end -}}
+{{- printf "%s:%v" $host .Values.drover.healthPort -}}
+{{- end }}
+
+{{/*
+The update strategy: the value as given, or, when empty, none (Kubernetes'
+default) except with hostNetwork, where a surge pod cannot get the ports.
+*/}}
+{{- define "drover.strategy" -}}
+{{- if .Values.strategy -}}
+{{- toYaml .Values.strategy -}}
+{{- else if .Values.hostNetwork -}}
+type: RollingUpdate
+rollingUpdate:
+  maxSurge: 0
+  maxUnavailable: 1
+{{- end -}}
+{{- end }}
+
+{{/*
+resources without null entries: `--set resources.limits.cpu=null` (or a
+values file that unsets a default) leaves the key with no value, which the
+API server refuses as a quantity.
+*/}}
+{{- define "drover.resources" -}}
+{{- $out := dict -}}
+{{- range $k, $v := .Values.resources -}}
+{{- if kindIs "map" $v -}}
+{{- $m := dict -}}
+{{- range $rk, $rv := $v -}}
+{{- if not (kindIs "invalid" $rv) -}}
+{{- $_ := set $m $rk $rv -}}
+{{- end -}}
+{{- end -}}
+{{- if $m -}}
+{{- $_ := set $out $k $m -}}
+{{- end -}}
+{{- else if not (kindIs "invalid" $v) -}}
+{{- $_ := set $out $k $v -}}
+{{- end -}}
+{{- end -}}
+{{- if $out -}}
+{{- toYaml $out -}}
+{{- end -}}
+{{- end }}
+
+{{/* The Service's service-link variable prefix: "web-drover" is WEB_DROVER. */}}
+{{- define "drover.serviceEnvPrefix" -}}
+{{- include "drover.fullname" . | upper | replace "-" "_" -}}
+{{- end }}
