@@ -16,9 +16,10 @@ import (
 // it, the file wins over the frozen variable and the pool grows.
 func TestResizeFileCountsOnceGranted(t *testing.T) {
 	t.Parallel()
-	cg := newCPUCgroup(t, "grant", 1)
-	cg.write("cpu.cfs_quota_us", "-1")
-	cg.write("cpu.shares", "1024")
+	require(t, "two-cpus")
+	cg := cpuCgroup(t, 1)
+	cg.set("cpu.cfs_quota_us", "-1")
+	cg.set("cpu.shares", "1024")
 	dir := t.TempDir()
 	file := filepath.Join(dir, "cpu_millicores")
 	writeAtomically(t, file, "1000\n")
@@ -45,7 +46,7 @@ func TestResizeFileCountsOnceGranted(t *testing.T) {
 
 	// Applied: the kubelet writes the shares, the next reading grows the pool.
 	granted := fileSrc(2000) + ", granted: " + shares(2048)
-	cg.write("cpu.shares", "2048")
+	cg.set("cpu.shares", "2048")
 	d.waitLog(resizeLine(1, 2, "1", 2, granted), 1, 5*time.Second)
 	checkBudget(t, d, 2, 1, 1, granted)
 
@@ -62,7 +63,7 @@ func TestResizeFileCountsOnceGranted(t *testing.T) {
 
 	// Back to 1000m: the file may lower the budget before the shares do.
 	writeAtomically(t, file, "1000\n")
-	d.waitLog(resizeLine(2, 1, "2", 1, fileSrc(1000)), 1, 5*time.Second)
-	cg.write("cpu.shares", "1024")
+	d.waitLog(resizeLine(2, 1, "2", 1, fileSrc(1000)), 1, shrinkDwell+5*time.Second) // a shrink waits a dwell
+	cg.set("cpu.shares", "1024")
 	d.stop()
 }
