@@ -150,6 +150,7 @@ func TestKilledWorkerRestartsWithSameID(t *testing.T) {
 	rec := t.TempDir()
 	p := start(t, opts{pidns: true, env: []string{"REC=" + rec, "DROVER_WORKERS=3"}}, "sh", testdata("record.sh"))
 	waitRecords(t, rec, 3)
+	p.waitLog(`worker started`, 3, 10*time.Second) // drover's log may come after the workers' own writes
 	victim := p.hostPid(p.workerPids()[1][0])
 	syscall.Kill(victim, syscall.SIGKILL)
 	p.waitLog(`worker started worker=1 `, 2, 10*time.Second)

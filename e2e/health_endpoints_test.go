@@ -99,6 +99,7 @@ func TestHealthStatusJSON(t *testing.T) {
 	s := d.waitStatus("2 ready workers with their RSS sampled", 10*time.Second, func(s statusDoc) bool {
 		return s.Ready == 2 && len(s.Workers) == 2 && s.Workers[0].RSS > 0 && s.Workers[1].RSS > 0
 	})
+	d.waitLog(`worker started`, 2, 10*time.Second) // drover's log may lag its state
 	logged := d.workerPids()
 	if s.Desired != 2 || s.MinReady != 1 || s.Draining || s.Version == "" {
 		t.Errorf("desired %d min_ready %d draining %v version %q; want 2, 1, false, set", s.Desired, s.MinReady, s.Draining, s.Version)
@@ -149,6 +150,7 @@ func TestHealthMetrics(t *testing.T) {
 	d := startHealth(t, []string{"DROVER_WORKERS=2", "DROVER_READY=notify", "HZ_READY=1"}, workerArgs(t, "hz-worker")...)
 	d.infos(2)
 	d.waitStatus("2 ready", 5*time.Second, readyIs(2))
+	d.waitLog(`worker started`, 2, 10*time.Second) // drover's log may lag its state
 	pids := d.workerPids()
 
 	syscall.Kill(d.hostPid(pids[1][0]), syscall.SIGKILL)

@@ -22,6 +22,7 @@ func TestHealthReadinessFollowsNotify(t *testing.T) {
 	var pid int
 	for pid = range d.infos(1) {
 	}
+	d.waitLog(`worker started worker=0 `, 1, 10*time.Second) // may come after the worker's own writes
 	if logged := d.workerPids()[0]; len(logged) != 1 || logged[0] != pid {
 		t.Fatalf("worker pids in the log %v, the worker says it is %d", logged, pid)
 	}
@@ -58,6 +59,7 @@ func TestHealthReadyFromWorkersChild(t *testing.T) {
 	var child int
 	for child = range d.infos(1) {
 	}
+	d.waitLog(`worker started worker=0 `, 1, 10*time.Second) // may come after the worker's own writes
 	worker := d.workerPids()[0][0]
 	if child == worker {
 		t.Fatalf("the sender %d is the worker itself; the shell exec'd it, so this proves nothing", child)
@@ -96,6 +98,7 @@ func TestHealthPythonNotifySender(t *testing.T) {
 			d.expect("/readyz/workers", 503, "[-]workers failed: 0 of 1 workers ready, need 1\n")
 			writeAtomically(t, filepath.Join(d.dir, "go"), "")
 			s := d.waitStatus("Python's READY=1 to count", 5*time.Second, readyIs(1))
+			d.waitLog(`worker started worker=0 `, 1, 10*time.Second) // drover's log may lag its state
 			pid := d.workerPids()[0][0]
 			if w := s.Workers[0]; w.Status != "python pid "+strconv.Itoa(pid) {
 				t.Errorf("status %q, want %q", w.Status, "python pid "+strconv.Itoa(pid))

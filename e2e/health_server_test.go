@@ -137,6 +137,7 @@ func TestHealthStatusAndProbeCommands(t *testing.T) {
 		"DROVER_DRAIN_DELAY=20s"}, workerArgs(t, "hz-worker")...)
 	d.infos(2)
 	d.waitStatus("2 ready", 5*time.Second, readyIs(2))
+	d.waitLog(`worker started`, 2, 10*time.Second) // drover's log may lag its state
 	pids := d.workerPids()
 
 	code, out, errOut := runVerb(t, d.addr, "status")

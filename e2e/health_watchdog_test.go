@@ -27,6 +27,7 @@ func TestHealthWatchdogKillsSilentWorker(t *testing.T) {
 		}
 	}
 	d.waitStatus("2 ready", 5*time.Second, readyIs(2))
+	d.waitLog(`worker started`, 2, 10*time.Second) // drover's log may lag its state
 	pids := d.workerPids()
 	keep, victim := pids[0][0], pids[1][0]
 

@@ -278,6 +278,7 @@ func TestListenKillUnderLoadLosesNoQueuedConnection(t *testing.T) {
 			accepted := map[string]bool{}
 			for i, slot := range []int{1, 2} {
 				waitLoad(t, c, p, start.Add(time.Duration(700+800*i)*time.Millisecond), 500)
+				p.waitLog(fmt.Sprintf(`worker started worker=%d `, slot), 1, 10*time.Second) // the log may lag
 				pids := p.workerPids()[slot]
 				victim := p.hostPid(pids[len(pids)-1])
 				lost := acceptedBy(t, victim)
