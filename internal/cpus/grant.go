@@ -89,25 +89,34 @@ func (g weight) String() string {
 // grant reads the weight of drover's own cgroup, the leaf: that is the
 // container's cgroup, which the kubelet sets from the container's request
 // (the levels above hold the pod's sum and the QoS class's).
-func (r Reader) grant(lay layout, w *warner) (weight, bool) {
-	for _, h := range lay.hierarchies("cpu", w) {
-		name := "cpu.shares"
-		if h.v2 {
-			name = "cpu.weight"
-		}
-		file := h.levels[0] + "/" + name
-		data, ok := r.readLevelFile(file, w)
-		if !ok {
-			continue // hybrid: the unified hierarchy has no cpu controller
-		}
+func (r Reader) grant(lay layout, w *warner) (g weight, found bool) {
+	r.eachLeafFile(lay, w, "cpu", "cpu.shares", "cpu.weight", func(h hierarchy, name, file, data string) bool {
 		v, err := parseWeight(data, h.v2)
 		if err != nil {
 			w.skip(name, file, err)
-			continue
+			return false
 		}
-		return weight{v2: h.v2, value: v, dir: h.levels[0]}, true
+		g, found = weight{v2: h.v2, value: v, dir: h.levels[0]}, true
+		return true
+	})
+	return g, found
+}
+
+// eachLeafFile hands read the control file of drover's own cgroup (the
+// leaf) in each hierarchy of controller: v1name on cgroup v1, v2name on v2,
+// until read says it is done. A hierarchy without the file is passed over:
+// on a hybrid host the unified one may not have the controller.
+func (r Reader) eachLeafFile(lay layout, w *warner, controller, v1name, v2name string, read func(h hierarchy, name, file, data string) bool) {
+	for _, h := range lay.hierarchies(controller, w) {
+		name := v1name
+		if h.v2 {
+			name = v2name
+		}
+		file := h.levels[0] + "/" + name
+		if data, ok := r.readLevelFile(file, w); ok && read(h, name, file, data) {
+			return
+		}
 	}
-	return weight{}, false
 }
 
 func parseWeight(data string, v2 bool) (int64, error) {

@@ -20,28 +20,19 @@ import (
 // periodically.
 func (r Reader) OOMKills() (kills uint64, file string, ok bool) {
 	w := &warner{fn: r.Warn}
-	lay := r.layout(w)
-	for _, h := range lay.hierarchies("memory", w) {
-		name := "memory.oom_control"
-		if h.v2 {
-			name = "memory.events"
-		}
-		f := h.levels[0] + "/" + name
-		data, found := r.readLevelFile(f, w)
-		if !found {
-			continue // a unified hierarchy without the memory controller on a hybrid host
-		}
+	r.eachLeafFile(r.layout(w), w, "memory", "memory.oom_control", "memory.events", func(_ hierarchy, name, f, data string) bool {
 		n, err := parseOOMKill(data)
-		if errors.Is(err, errNoOOMKill) {
-			continue // a kernel before 4.13: nothing to report, nothing wrong
-		}
-		if err != nil {
+		switch {
+		case errors.Is(err, errNoOOMKill):
+			return false // a kernel before 4.13: nothing to report, nothing wrong
+		case err != nil:
 			w.skip(name, f, err)
-			continue
+			return false
 		}
-		return n, f, true
-	}
-	return 0, "", false
+		kills, file, ok = n, f, true
+		return true
+	})
+	return kills, file, ok
 }
 
 // errNoOOMKill: the file has no oom_kill line (v1 before Linux 4.13).
