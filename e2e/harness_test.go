@@ -36,8 +36,9 @@ type drover struct {
 	done chan struct{} // closed when drover has exited
 	code int
 
-	addr string // with opts.health: host:port of the health server
-	dir  string // with opts.health: $HZ_DIR, the hz-workers' trigger files
+	addr  string // with opts.health: host:port of the health server
+	dir   string // with opts.health: $HZ_DIR, the hz-workers' trigger files
+	noLog bool   // with opts.stderr: the test reads drover's stderr itself
 }
 
 type opts struct {
@@ -58,6 +59,11 @@ type opts struct {
 	// container, when set, is the podman command line up to the image,
 	// whose entrypoint is drover; it replaces the binary under test.
 	container []string
+	// stderr, when set, is drover's stderr in place of the pipe the
+	// harness reads its log from: a pipe the test reads (or does not read)
+	// itself. waitLog, count and lines see nothing then. start leaves the
+	// test's copy open.
+	stderr *os.File
 }
 
 // argv is the command line that runs drover with args under o.
@@ -110,16 +116,25 @@ func start(t *testing.T, o opts, args ...string) *drover {
 	}
 	d.cmd = command(t, o, args...)
 	d.cmd.Stdout = os.Stdout
-	r, w, err := os.Pipe()
+	d.noLog = o.stderr != nil
+	var logW *os.File // the harness's copy of the log pipe's write end
+	if d.noLog {
+		d.cmd.Stderr = o.stderr
+	} else {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.cmd.Stderr, logW = w, w
+		go d.readLog(r)
+	}
+	err := d.cmd.Start()
+	if logW != nil {
+		logW.Close() // drover has its own: the reader sees EOF when drover exits
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.cmd.Stderr = w
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	go d.readLog(r)
 	go func() {
 		err := d.cmd.Wait()
 		d.code = exitCode(err)
@@ -159,7 +174,7 @@ func (d *drover) cleanup() {
 			<-d.done
 		}
 	}
-	if d.t.Failed() {
+	if d.t.Failed() && !d.noLog {
 		d.settleLog()
 		d.t.Logf("drover's log:\n%s", strings.Join(d.lines(), "\n"))
 	}

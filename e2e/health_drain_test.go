@@ -94,33 +94,6 @@ func (c *clientLoops) finish() []clientResult {
 	return c.results
 }
 
-// healthAnswer is one poll of /readyz or /livez.
-type healthAnswer struct {
-	at   time.Time // when the answer came: latencies measured from it are upper bounds
-	code int       // 0: no answer
-}
-
-// pollHealth asks path every 10 ms, as a fast kubelet would, until stop.
-func pollHealth(addr, path string, stop <-chan struct{}) <-chan []healthAnswer {
-	out := make(chan []healthAnswer, 1)
-	go func() {
-		var ps []healthAnswer
-		t := time.NewTicker(10 * time.Millisecond)
-		defer t.Stop()
-		for {
-			code, _, _ := tryGet("http://" + addr + path)
-			ps = append(ps, healthAnswer{time.Now(), code})
-			select {
-			case <-stop:
-				out <- ps
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return out
-}
-
 // termTime is when the first worker got its stop signal: the start of the
 // stop phase, as the workers saw it.
 func (d *drover) termTime(pids []int) time.Time {

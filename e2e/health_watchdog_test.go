@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -91,25 +90,7 @@ func TestHealthMemoryLimitReplacesWorker(t *testing.T) {
 	// /readyz must pass throughout: with DROVER_MIN_READY=100% a moment
 	// without a ready worker in slot 1 would show.
 	stop := make(chan struct{})
-	var mu sync.Mutex
-	var bad []int
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-			if code, _, _ := tryGet("http://" + d.addr + "/readyz"); code != http.StatusOK {
-				mu.Lock()
-				bad = append(bad, code)
-				mu.Unlock()
-			}
-		}
-	}()
+	readyz := pollHealth(d.addr, "/readyz", stop)
 
 	d.trigger("alloc", victim, "100")
 	waitFile(t, filepath.Join(d.dir, "alloced."+strconv.Itoa(victim)), "100", 10*time.Second)
@@ -125,7 +106,12 @@ func TestHealthMemoryLimitReplacesWorker(t *testing.T) {
 	}
 	s = d.waitStatus("the old worker gone", 10*time.Second, func(s statusDoc) bool { return len(s.Workers) == 2 && s.Ready == 2 })
 	close(stop)
-	wg.Wait()
+	var bad []int
+	for _, p := range <-readyz {
+		if p.code != http.StatusOK {
+			bad = append(bad, p.code)
+		}
+	}
 	if len(bad) > 0 {
 		t.Errorf("/readyz failed during the replacement: %v", bad)
 	}

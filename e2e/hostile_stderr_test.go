@@ -13,7 +13,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -23,19 +22,16 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/sys/unix"
 )
 
 // stuckDrover is drover with its stderr on a pipe the test does not read
-// until it says so, its health server on a fixed loopback address (its
-// log line cannot be read), and a command line the issue gave.
+// until it says so, and its health server on a fixed loopback address
+// (its log line cannot be read).
 type stuckDrover struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	r    *os.File // the read end of drover's stderr
-	addr string
-	done chan struct{}
-	code int
+	*drover
+	r *os.File // the read end of drover's stderr
 }
 
 // startStuck starts drover with stderr on a one-page pipe (4 KiB: full
@@ -50,59 +46,35 @@ func startStuck(t *testing.T, env []string, args ...string) *stuckDrover {
 	if _, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
 		t.Fatalf("F_SETPIPE_SZ: %v", err)
 	}
-	s := &stuckDrover{t: t, r: r, addr: freeAddr(t), done: make(chan struct{})}
-	s.cmd = command(t, opts{env: append([]string{"DROVER_HEALTH_ADDR=" + s.addr}, env...)}, args...)
-	s.cmd.Stderr = w
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	go func() {
-		s.code = exitCode(s.cmd.Wait())
-		close(s.done)
-	}()
+	s := &stuckDrover{r: r}
+	// Registered before start, so that it runs after the harness has
+	// stopped drover: what is left in the pipe can then be read to the end.
 	t.Cleanup(func() {
-		select {
-		case <-s.done:
-		default:
-			_ = s.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-s.done:
-			case <-time.After(10 * time.Second):
-				_ = s.cmd.Process.Kill()
-				<-s.done
-			}
-		}
-		if t.Failed() {
-			out := s.drain()
-			lines := strings.Split(out, "\n")
+		if t.Failed() && s.drover != nil {
+			lines := strings.Split(s.drain(), "\n")
 			t.Logf("drover exited %d; the last of its stderr:\n%s", s.code, strings.Join(lines[max(0, len(lines)-60):], "\n"))
 		}
 		r.Close()
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	addr := freeAddr(t)
+	s.drover = start(t, opts{stderr: w, env: append([]string{"DROVER_HEALTH_ADDR=" + addr}, env...)}, args...)
+	w.Close()
+	s.addr = addr
+	// A pipe filling up sends no event.
+	eventually(t, 10*time.Second, "drover's stderr pipe to fill (no room for one more line: its writer is blocked)", func() (string, bool) {
+		s.alive("its stderr to fill")
 		n, err := unix.IoctlGetInt(int(r.Fd()), unix.TIOCINQ) // FIONREAD: bytes waiting in the pipe
 		if err != nil {
 			t.Fatalf("TIOCINQ: %v", err)
 		}
-		if n > 4096-200 { // no room for one more line: the writer is blocked
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stderr pipe holds %d bytes after 10 s; drover logs too little to fill it", n)
-		}
-		select {
-		case <-s.done:
-			t.Fatalf("drover exited %d before its stderr filled", s.code)
-		case <-time.After(10 * time.Millisecond): // a pipe filling up sends no event
-		}
-	}
+		return fmt.Sprintf("%d bytes in the pipe", n), n > 4096-200
+	})
 	return s
 }
 
-// get asks the health server, bounded by timeout, and says how long it took.
-func (s *stuckDrover) get(path string, timeout time.Duration) (int, string, time.Duration, error) {
+// timedGet asks the health server, bounded by timeout, and says how long
+// it took.
+func (s *stuckDrover) timedGet(path string, timeout time.Duration) (int, string, time.Duration, error) {
 	c := &http.Client{Timeout: timeout, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 	start := time.Now()
 	resp, err := c.Get("http://" + s.addr + path)
@@ -114,39 +86,28 @@ func (s *stuckDrover) get(path string, timeout time.Duration) (int, string, time
 	return resp.StatusCode, string(b), time.Since(start), err
 }
 
-// metric reads one sample from /metrics: "name" or `name{label="v"}`.
-func (s *stuckDrover) metric(series string) float64 {
+// scrape reads /metrics, allowing a slow answer (drover's loop has work
+// queued behind the stuck stderr).
+func (s *stuckDrover) scrape() map[string]*dto.MetricFamily {
 	s.t.Helper()
-	v, ok := s.sample(series)
-	if !ok {
-		s.t.Fatalf("/metrics has no %s", series)
-	}
-	return v
-}
-
-// sample is metric for a series that may not exist yet.
-func (s *stuckDrover) sample(series string) (float64, bool) {
-	s.t.Helper()
-	code, body, _, err := s.get("/metrics", 5*time.Second)
+	code, body, _, err := s.timedGet("/metrics", 5*time.Second)
 	if err != nil || code != 200 {
 		s.t.Fatalf("GET /metrics: %d %v", code, err)
 	}
-	for _, l := range strings.Split(body, "\n") {
-		if v, ok := strings.CutPrefix(l, series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				s.t.Fatalf("%s: %q", series, l)
-			}
-			return f, true
-		}
-	}
-	return 0, false
+	return parseMetrics(s.t, body)
+}
+
+// dropped is drover_log_lines_dropped_total.
+func (s *stuckDrover) dropped() float64 { return metricValue(s.t, s.scrape(), droppedOf, "", "") }
+
+// restarts is how many workers were restarted after they exited.
+func (s *stuckDrover) restarts() float64 {
+	return metricValue(s.t, s.scrape(), "drover_worker_restarts_total", "reason", "exit")
 }
 
 const (
-	crashLoop  = "sleep 0.05; exit 1"
-	restartsOf = `drover_worker_restarts_total{reason="exit"}`
-	droppedOf  = "drover_log_lines_dropped_total"
+	crashLoop = "sleep 0.05; exit 1"
+	droppedOf = "drover_log_lines_dropped_total"
 )
 
 // The issue's command, as written, with stderr stuck: restarts go on,
@@ -161,22 +122,16 @@ func TestStuckStderrKeepsSupervising(t *testing.T) {
 	// Restarts continue while stderr takes nothing: 20 workers failing every
 	// 50 ms + at most 100 ms backoff restart about 130 times a second.
 	// Until the queue is full too (1024 lines, a few seconds), and then on.
-	deadline := time.Now().Add(30 * time.Second)
-	for s.metric(droppedOf) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s still 0 after 30 s of restarts with stderr stuck", droppedOf)
-		}
-		time.Sleep(50 * time.Millisecond) // counters over HTTP: no event to wait on
-	}
-	r0, d0 := s.metric(restartsOf), s.metric(droppedOf)
-	deadline = time.Now().Add(10 * time.Second)
-	for s.metric(restartsOf) < r0+100 {
-		if time.Now().After(deadline) {
-			t.Fatalf("restarts went from %v to %v in 10 s with stderr stuck", r0, s.metric(restartsOf))
-		}
-		time.Sleep(50 * time.Millisecond) // counters over HTTP: no event to wait on
-	}
-	if d := s.metric(droppedOf); d <= d0 {
+	eventually(t, 30*time.Second, "the first dropped line with stderr stuck", func() (float64, bool) {
+		d := s.dropped()
+		return d, d > 0
+	})
+	r0, d0 := s.restarts(), s.dropped()
+	eventually(t, 10*time.Second, fmt.Sprintf("100 restarts after %v with stderr stuck", r0), func() (float64, bool) {
+		r := s.restarts()
+		return r, r >= r0+100
+	})
+	if d := s.dropped(); d <= d0 {
 		t.Errorf("%s went from %v to %v: the restarts' lines were not dropped and counted", droppedOf, d0, d)
 	}
 
@@ -188,7 +143,7 @@ func TestStuckStderrKeepsSupervising(t *testing.T) {
 	// not answer makes /livez say 503 after 2 s).
 	var took []time.Duration
 	for i := range 21 {
-		code, body, d, err := s.get("/livez", 5*time.Second) // a hung loop answers 503 after 2 s
+		code, body, d, err := s.timedGet("/livez", 5*time.Second) // a hung loop answers 503 after 2 s
 		if err != nil || code != 200 || body != "ok" {
 			t.Fatalf("/livez #%d with stderr stuck: %d %q %v after %s", i, code, body, err, d)
 		}
@@ -201,22 +156,16 @@ func TestStuckStderrKeepsSupervising(t *testing.T) {
 		t.Errorf("/livez median %s with stderr stuck, want within 100 ms", took[10])
 	}
 
-	start := time.Now()
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-s.done:
-	case <-time.After(2 * stopTimeout):
-		t.Fatalf("drover still running %s after SIGTERM with stderr stuck", 2*stopTimeout)
-	}
-	exit := time.Since(start)
-	t.Logf("exit %d %s after SIGTERM with stderr stuck", s.code, exit)
+	began := time.Now()
+	s.signal(syscall.SIGTERM)
+	code := s.wait(2 * stopTimeout)
+	exit := time.Since(began)
+	t.Logf("exit %d %s after SIGTERM with stderr stuck", code, exit)
 	if exit > stopTimeout {
 		t.Errorf("drover took %s to exit after SIGTERM, over its stop timeout %s", exit, stopTimeout)
 	}
-	if s.code != 0 {
-		t.Errorf("exit %d, want 0 (every worker stops on TERM)", s.code)
+	if code != 0 {
+		t.Errorf("exit %d, want 0 (every worker stops on TERM)", code)
 	}
 	out := s.drain()
 	for _, bad := range []string{"goroutine ", "panic", "fatal error", "DATA RACE"} {
@@ -248,13 +197,10 @@ func (s *stuckDrover) drain() string {
 func TestStuckStderrSaysWhatItDropped(t *testing.T) {
 	t.Parallel()
 	s := startStuck(t, []string{"DROVER_WORKERS=20", "DROVER_CRASH_LIMIT=0", "DROVER_BACKOFF_MAX=100ms"}, "--", "sh", "-c", crashLoop)
-	deadline := time.Now().Add(30 * time.Second)
-	for s.metric(droppedOf) < 10 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s is %v after 30 s of restarts with stderr stuck", droppedOf, s.metric(droppedOf))
-		}
-		time.Sleep(50 * time.Millisecond) // counters over HTTP: no event to wait on
-	}
+	eventually(t, 30*time.Second, "10 dropped lines with stderr stuck", func() (float64, bool) {
+		d := s.dropped()
+		return d, d >= 10
+	})
 	// Read from now on, as a log shipper that came back would.
 	summary := regexp.MustCompile(`^drover: warning: log lines dropped: stderr did not take them in time dropped=(\d+)$`)
 	found := make(chan int, 1)
@@ -276,21 +222,11 @@ func TestStuckStderrSaysWhatItDropped(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no line saying how many lines were dropped, 10 s after stderr drained")
 	}
-	if d := s.metric(droppedOf); n < 1 || float64(n) > d {
+	if d := s.dropped(); n < 1 || float64(n) > d {
 		t.Errorf("the summary says %d dropped, %s is %v", n, droppedOf, d)
 	}
 	t.Logf("first summary: %d lines dropped", n)
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-s.done:
-	case <-time.After(15 * time.Second):
-		t.Fatal("drover did not stop")
-	}
-	if s.code != 0 {
-		t.Errorf("exit %d, want 0", s.code)
-	}
+	s.stop()
 }
 
 // A stderr whose reader has gone away: every line drover writes fails
@@ -308,63 +244,29 @@ func TestClosedStderrSendsWorkersNoSIGPIPE(t *testing.T) {
 	r.Close() // nobody will ever read drover's stderr
 	addr := freeAddr(t)
 	record := fmt.Sprintf(`trap 'echo PIPE >> %s/pipe.$$' PIPE; echo $$ > %s/up.$$; while :; do sleep 0.1; done`, dir, dir)
-	cmd := command(t, opts{env: []string{"DROVER_HEALTH_ADDR=" + addr, "DROVER_WORKERS=2"}}, "--", "sh", "-c", record)
-	cmd.Stderr = w
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	s := &stuckDrover{drover: start(t, opts{stderr: w, env: []string{"DROVER_HEALTH_ADDR=" + addr, "DROVER_WORKERS=2"}}, "--", "sh", "-c", record)}
 	w.Close()
-	done := make(chan int, 1)
-	go func() { done <- exitCode(cmd.Wait()) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	s := &stuckDrover{t: t, addr: addr}
+	s.addr = addr
 
-	waitCount := func(glob string, n int) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			files, _ := filepath.Glob(filepath.Join(dir, glob))
-			if len(files) >= n {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d files %s, want %d", len(files), glob, n)
-			}
-			time.Sleep(20 * time.Millisecond) // files written by shell workers: no event
-		}
-	}
-	waitCount("up.*", 2)
+	// Files written by shell workers: no event.
+	eventually(t, 10*time.Second, "2 workers to write "+dir+"/up.*", func() ([]string, bool) {
+		files, _ := filepath.Glob(filepath.Join(dir, "up.*"))
+		return files, len(files) >= 2
+	})
 	// Each TTIN and TTOU logs lines, each a write to the broken pipe.
 	for range 3 {
-		if err := cmd.Process.Signal(syscall.SIGTTIN); err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Process.Signal(syscall.SIGTTOU); err != nil {
-			t.Fatal(err)
-		}
+		s.signal(syscall.SIGTTIN)
+		s.signal(syscall.SIGTTOU)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for s.metric(droppedOf) < 6 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s is %v after 6 scaling steps", droppedOf, s.metric(droppedOf))
-		}
-		time.Sleep(20 * time.Millisecond) // counters over HTTP: no event to wait on
-	}
+	eventually(t, 10*time.Second, "6 scaling steps' lines dropped", func() (float64, bool) {
+		d := s.dropped()
+		return d, d >= 6
+	})
 	if got, _ := filepath.Glob(filepath.Join(dir, "pipe.*")); len(got) != 0 {
 		t.Errorf("workers got SIGPIPE from drover: %v", got)
 	}
-	if n, _ := s.sample(`drover_signals_forwarded_total{signal="SIGPIPE"}`); n != 0 {
+	if n, _ := metricSample(s.scrape(), "drover_signals_forwarded_total", "signal", "SIGPIPE"); n != 0 {
 		t.Errorf("drover forwarded SIGPIPE %v times", n)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("exit %d, want 0", code)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("drover did not stop")
-	}
+	s.stop()
 }

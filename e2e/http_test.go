@@ -129,10 +129,16 @@ func (d *drover) metrics() map[string]*dto.MetricFamily {
 	if code != http.StatusOK {
 		d.t.Fatalf("GET /metrics = %d\n%s", code, body)
 	}
+	return parseMetrics(d.t, body)
+}
+
+// parseMetrics parses a /metrics answer as Prometheus does.
+func parseMetrics(t *testing.T, body string) map[string]*dto.MetricFamily {
+	t.Helper()
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	mfs, err := p.TextToMetricFamilies(strings.NewReader(body))
 	if err != nil {
-		d.t.Fatalf("/metrics is not valid Prometheus text: %v\n%s", err, body)
+		t.Fatalf("/metrics is not valid Prometheus text: %v\n%s", err, body)
 	}
 	return mfs
 }
@@ -172,21 +178,67 @@ func canonMetrics(mfs map[string]*dto.MetricFamily, names ...string) string {
 	return b.String()
 }
 
-// metricValue is the value of name{label=value}, or fails the test.
+// metricValue is the value of name{label=value} (of name without labels
+// when label is ""), or fails the test.
 func metricValue(t *testing.T, mfs map[string]*dto.MetricFamily, name, label, value string) float64 {
 	t.Helper()
+	v, ok := metricSample(mfs, name, label, value)
+	if !ok {
+		t.Fatalf("no sample %s", series(name, label, value))
+	}
+	return v
+}
+
+// metricSample is metricValue for a sample that may not exist yet.
+func metricSample(mfs map[string]*dto.MetricFamily, name, label, value string) (float64, bool) {
 	for _, m := range mfs[name].GetMetric() {
+		match := label == "" && len(m.GetLabel()) == 0
 		for _, l := range m.GetLabel() {
-			if l.GetName() == label && l.GetValue() == value {
-				if m.GetCounter() != nil {
-					return m.GetCounter().GetValue()
-				}
-				return m.GetGauge().GetValue()
+			match = match || l.GetName() == label && l.GetValue() == value
+		}
+		if match {
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue(), true
 			}
+			return m.GetGauge().GetValue(), true
 		}
 	}
-	t.Fatalf("no sample %s{%s=%q}", name, label, value)
-	return 0
+	return 0, false
+}
+
+// series names a sample as /metrics writes it: name{label="value"}.
+func series(name, label, value string) string {
+	if label == "" {
+		return name
+	}
+	return fmt.Sprintf("%s{%s=%q}", name, label, value)
+}
+
+// healthAnswer is one poll of /readyz or /livez.
+type healthAnswer struct {
+	at   time.Time // when the answer came: latencies measured from it are upper bounds
+	code int       // 0: no answer
+}
+
+// pollHealth asks path every 10 ms, as a fast kubelet would, until stop.
+func pollHealth(addr, path string, stop <-chan struct{}) <-chan []healthAnswer {
+	out := make(chan []healthAnswer, 1)
+	go func() {
+		var ps []healthAnswer
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			code, _, _ := tryGet("http://" + addr + path)
+			ps = append(ps, healthAnswer{time.Now(), code})
+			select {
+			case <-stop:
+				out <- ps
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return out
 }
 
 // boundAddrs waits for drover's "listening" line and returns name → address
