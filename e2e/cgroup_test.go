@@ -157,6 +157,22 @@ func memCgroup(t *testing.T, limit int64) *cgroup {
 	return c
 }
 
+// oomKills is how many processes the OOM killer has killed in a memory
+// cgroup (memory.oom_control's oom_kill).
+func (c *cgroup) oomKills() int {
+	c.t.Helper()
+	b, err := os.ReadFile(c.file("memory.oom_control"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^oom_kill (\d+)$`).FindSubmatch(b)
+	if m == nil {
+		c.t.Fatalf("no oom_kill in %s: %q", c.file("memory.oom_control"), b)
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
+
 // drover started inside a real cgroup v1 limited to 1.5 CPUs sizes its pool
 // at 2 workers (ceil), says why in one log line, and shows the budget in
 // /status.

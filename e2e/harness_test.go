@@ -185,10 +185,8 @@ func (d *drover) cleanup() {
 func (d *drover) child(pid int) int {
 	d.t.Helper()
 	return eventually(d.t, 10*time.Second, "drover to start under unshare", func() (int, bool) {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			n, _ := strconv.Atoi(f[0])
-			return n, true
+		if c := children(pid); len(c) > 0 {
+			return c[0], true
 		}
 		select {
 		case <-d.done:

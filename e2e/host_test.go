@@ -20,22 +20,51 @@ import (
 func (d *drover) hostPid(nsPid int) int {
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
-		b, err := os.ReadFile("/proc/" + e.Name() + "/status")
+		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		for _, l := range strings.Split(string(b), "\n") {
-			f := strings.Fields(l)
-			if len(f) == 3 && f[0] == "NSpid:" && f[2] == strconv.Itoa(nsPid) {
-				if ppid := parentOf(e.Name()); ppid == d.pid {
-					n, _ := strconv.Atoi(f[1])
-					return n
-				}
-			}
+		f := strings.Fields(procStatus(pid)["NSpid"])
+		if len(f) == 2 && f[1] == strconv.Itoa(nsPid) && parentOf(e.Name()) == d.pid {
+			n, _ := strconv.Atoi(f[0])
+			return n
 		}
 	}
 	d.t.Fatalf("no process with pid %d in drover's namespace", nsPid)
 	return 0
+}
+
+// procStatus is /proc/PID/status as field → value ("Uid" → "0\t0\t0\t0",
+// "CapEff" → "000001ffffffffff"); empty if pid is gone.
+func procStatus(pid int) map[string]string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	out := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			out[k] = strings.TrimSpace(v)
+		}
+	}
+	return out
+}
+
+// Capability bits, as CapEff counts them (linux/capability.h).
+const (
+	capSysPtrace   = 19
+	capSysResource = 24
+)
+
+// hasCap says whether pid holds a capability in its effective set.
+func hasCap(t *testing.T, pid int, bit uint) bool {
+	t.Helper()
+	v, ok := procStatus(pid)["CapEff"]
+	if !ok {
+		t.Fatalf("no CapEff in /proc/%d/status", pid)
+	}
+	mask, err := strconv.ParseUint(v, 16, 64)
+	if err != nil {
+		t.Fatalf("/proc/%d/status: CapEff %q: %v", pid, v, err)
+	}
+	return mask&(1<<bit) != 0
 }
 
 // statFields are the fields of a /proc/PID/stat (or task stat) file after
@@ -69,6 +98,43 @@ func procState(pid int) byte {
 		return f[0][0]
 	}
 	return 0
+}
+
+// cpuTicks is the user and system time of pid, in clock ticks (1/100 s).
+func cpuTicks(t *testing.T, pid int) int {
+	t.Helper()
+	f := statFields("/proc/" + strconv.Itoa(pid) + "/stat")
+	if len(f) < 13 {
+		t.Fatalf("no /proc/%d/stat", pid)
+	}
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+	return utime + stime
+}
+
+// children lists the children of pid. Every thread's list is read: a Go
+// parent forks from any of its threads.
+func children(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, task := range tasks {
+		b, _ := os.ReadFile(task)
+		for _, f := range strings.Fields(string(b)) {
+			n, _ := strconv.Atoi(f)
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// firstChildOf waits for a child of pid (a worker, or a worker's own
+// child) and returns it; /proc has no event for a fork.
+func firstChildOf(t *testing.T, pid int) int {
+	t.Helper()
+	return eventually(t, 10*time.Second, fmt.Sprintf("process %d to fork a child", pid), func() ([]int, bool) {
+		c := children(pid)
+		return c, len(c) > 0
+	})[0]
 }
 
 // waitFile waits until path exists and holds a line matching re, and
@@ -147,21 +213,29 @@ func readmeVars(t *testing.T) []string {
 	return keys
 }
 
-// publicCopy copies file into a fresh directory that any user may enter
-// (t.TempDir and the go build cache are private to root) as name, with
-// mode, and removes it when the test ends: 0755 for a program another
-// user runs, 0700 for one only root may execute.
-func publicCopy(t *testing.T, file, name string, mode os.FileMode) string {
+// publicDir is a fresh directory with mode, removed when the test ends:
+// 0755 for one any user may enter (t.TempDir and the go build cache are
+// private to root), 0777 for one a worker running as another user may
+// write.
+func publicDir(t *testing.T, mode os.FileMode) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "drover-e2e-copy-")
+	dir, err := os.MkdirTemp("", "drover-e2e-public-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
+	if err := os.Chmod(dir, mode); err != nil {
 		t.Fatal(err)
 	}
-	dst := filepath.Join(dir, name)
+	return dir
+}
+
+// publicCopy copies file as name, with mode, into a fresh directory any
+// user may enter: 0755 for a program another user runs, 0700 for one
+// only root may execute, 0644 for a script another user reads.
+func publicCopy(t *testing.T, file, name string, mode os.FileMode) string {
+	t.Helper()
+	dst := filepath.Join(publicDir(t, 0o755), name)
 	copyFile(t, file, dst, mode)
 	return dst
 }

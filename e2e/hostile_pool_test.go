@@ -141,7 +141,7 @@ func TestHostileCPUCounterMonotonic(t *testing.T) {
 	// What the first worker burned, read from /proc now that it only
 	// sleeps; drover samples usage, so poll /metrics until it shows it.
 	pid, _ := strconv.Atoi(d.waitLog(`worker started worker=0 pid=(\d+)`, 1, 5*time.Second)[1])
-	burned := cpuSeconds(t, pid)
+	burned := float64(cpuTicks(t, pid)) / 100
 	if burned < 0.05 {
 		t.Fatalf("the first worker burned only %v s of CPU", burned)
 	}
@@ -202,19 +202,6 @@ func TestHostileKillLoop(t *testing.T) {
 // matches reports whether s matches the regular expression re.
 func matches(re, s string) bool {
 	return regexp.MustCompile(re).MatchString(s)
-}
-
-// cpuSeconds is user+system time of pid from /proc/pid/stat, at the
-// 100 Hz clock tick Linux reports it in.
-func cpuSeconds(t *testing.T, pid int) float64 {
-	t.Helper()
-	f := statFields("/proc/" + strconv.Itoa(pid) + "/stat")
-	if len(f) < 13 {
-		t.Fatalf("no /proc/%d/stat", pid)
-	}
-	utime, _ := strconv.Atoi(f[11])
-	stime, _ := strconv.Atoi(f[12])
-	return float64(utime+stime) / 100
 }
 
 // SIGTTIN respects DROVER_WORKERS_MAX with auto sizing.

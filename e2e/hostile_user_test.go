@@ -41,13 +41,18 @@ func TestHostileUserRunsWorkerAsUid(t *testing.T) {
 // /proc/pid/status.
 func waitUid(t *testing.T, pid, uid string) {
 	t.Helper()
-	want := regexp.MustCompile(`(?m)^Uid:\s+` + uid + `\s+` + uid + `\s+` + uid + `\s+` + uid + `$`)
+	n, err := strconv.Atoi(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{uid, uid, uid, uid}, " ")
 	eventually(t, 5*time.Second, "worker "+pid+" to run as uid "+uid, func() (string, bool) {
-		b, err := os.ReadFile("/proc/" + pid + "/status")
-		if err != nil {
-			t.Fatalf("worker %s: %v", pid, err)
+		st := procStatus(n)
+		if len(st) == 0 {
+			t.Fatalf("worker %s is gone", pid)
 		}
-		return string(regexp.MustCompile(`(?m)^Uid:.*$`).Find(b)), want.Match(b)
+		got := strings.Join(strings.Fields(st["Uid"]), " ")
+		return "Uid: " + got, got == want
 	})
 }
 

@@ -7,7 +7,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -30,45 +29,6 @@ func oomScoreOf(t *testing.T, pid int) int {
 	return n
 }
 
-// firstChildOf waits for a child of pid (a worker, or a worker's own child)
-// and returns it. Every thread's children are read: a Go parent forks
-// from any of its threads.
-func firstChildOf(t *testing.T, pid int) int {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-		for _, task := range tasks {
-			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
-			if f := strings.Fields(string(b)); len(f) > 0 {
-				n, _ := strconv.Atoi(f[0])
-				return n
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("process %d forked no child", pid)
-		}
-		time.Sleep(5 * time.Millisecond) // /proc has no event to wait on
-	}
-}
-
-// selfHasCap says whether this test process holds a capability (CapEff bit).
-func selfHasCap(t *testing.T, bit uint) bool {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^CapEff:\s+([0-9a-f]+)$`).FindSubmatch(b)
-	if m == nil {
-		t.Fatal("no CapEff in /proc/self/status")
-	}
-	n, _ := strconv.ParseUint(string(m[1]), 16, 64)
-	return n&(1<<bit) != 0
-}
-
-const capSysResourceBit = 24
-
 // Without CAP_SYS_RESOURCE (dropped from the bounding set, as Docker does)
 // drover keeps its own score and workers start 500 above it, on every
 // path a worker starts by (direct, the shell, drover's shim), with the
@@ -77,7 +37,7 @@ const capSysResourceBit = 24
 // alone; a score below drover's is refused at start.
 func TestOOMScoresOfWorkers(t *testing.T) {
 	require(t, "root")
-	noCap := []string{"setpriv", "--bounding-set", "-sys_resource", "--"}
+	noCap := []string{program(t, "setpriv"), "--bounding-set", "-sys_resource", "--"}
 	worker := []string{"sh", "-c", "sleep 1000 & wait"}
 	base := oomScoreOf(t, os.Getpid()) // what drover inherits unless a case sets it
 	if base > 500 {
@@ -155,7 +115,7 @@ func TestOOMScoresOfWorkers(t *testing.T) {
 // the capability (this CI machine's root does not).
 func TestOOMScoreDroverLowersItself(t *testing.T) {
 	require(t, "root")
-	if !selfHasCap(t, capSysResourceBit) {
+	if !hasCap(t, os.Getpid(), capSysResource) {
 		t.Log("root here lacks CAP_SYS_RESOURCE: drover cannot lower its own score, which TestOOMScoresOfWorkers covers; launch's unit tests cover the plan")
 		return
 	}
@@ -171,20 +131,6 @@ func TestOOMScoreDroverLowersItself(t *testing.T) {
 	d.stop()
 }
 
-func memcgOOMKills(t *testing.T, dir string) int {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "memory.oom_control"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^oom_kill (\d+)$`).FindSubmatch(b)
-	if m == nil {
-		t.Fatalf("no oom_kill in memory.oom_control: %q", b)
-	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return n
-}
-
 // The case of the issue: in a 96 MiB memory cgroup a worker's 40 children
 // grow until the kernel kills. Every kill is a worker's (drover used to be
 // the biggest process at score 0 and went first), and drover is alive to
@@ -195,22 +141,19 @@ func TestOOMKillerTakesWorkersNotDrover(t *testing.T) {
 	d := start(t, opts{pidns: true, shell: cg.join(), env: []string{
 		"DROVER_WORKERS=1", "DROVER_CRASH_LIMIT=0",
 	}}, "sh", "-c", `i=0; while [ $i -lt 40 ]; do tail /dev/zero & i=$((i+1)); done; wait`)
-	deadline := time.Now().Add(30 * time.Second)
-	for memcgOOMKills(t, cg.dir) < 20 {
+	eventually(t, 30*time.Second, "20 OOM kills in the memory cgroup", func() (int, bool) {
 		select {
 		case <-d.done:
-			t.Fatalf("drover died (code %d) after %d OOM kills", d.code, memcgOOMKills(t, cg.dir))
+			t.Fatalf("drover died (code %d) after %d OOM kills", d.code, cg.oomKills())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d OOM kills in 30s", memcgOOMKills(t, cg.dir))
-		}
-		time.Sleep(20 * time.Millisecond) // memory.oom_control: polled, no event here
-	}
+		n := cg.oomKills()
+		return n, n >= 20
+	})
 	if err := syscall.Kill(d.pid, 0); err != nil {
-		t.Fatalf("drover is gone after %d OOM kills: %v", memcgOOMKills(t, cg.dir), err)
+		t.Fatalf("drover is gone after %d OOM kills: %v", cg.oomKills(), err)
 	}
-	t.Logf("%d OOM kills, drover alive", memcgOOMKills(t, cg.dir))
+	t.Logf("%d OOM kills, drover alive", cg.oomKills())
 	d.signal(syscall.SIGTERM)
 	if code := d.wait(20 * time.Second); code != 0 && code != 137 {
 		t.Errorf("drover exited %d after SIGTERM", code)

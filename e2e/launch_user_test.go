@@ -6,9 +6,7 @@ package e2e
 // where it used to fail every worker with EPERM (126, a crash loop).
 
 import (
-	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,47 +17,10 @@ import (
 // wrap that runs it as uid and gid 65534 with setpriv's extra arguments.
 func publicDrover(t *testing.T, setpriv ...string) []string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "drover-public-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.Open(droverBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	bin := filepath.Join(dir, "drover")
-	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
-	}
+	bin := publicCopy(t, droverBin, "drover", 0o755)
 	// The shell drops the harness's own binary from the command line and
 	// runs the public copy in its place.
-	return append(append([]string{"setpriv"}, setpriv...), "--", "sh", "-c", `shift; exec "$0" "$@"`, bin)
-}
-
-// openTempDir is a directory a worker running as another user may write.
-func openTempDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "drover-out-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return append(append([]string{program(t, "setpriv")}, setpriv...), "--", "sh", "-c", `shift; exec "$0" "$@"`, bin)
 }
 
 // The issue's command and its neighbours, as uid 65534: drover's own user
@@ -110,7 +71,7 @@ func TestUserWhenDroverIsNotRoot(t *testing.T) {
 // the exec shim: every worker starts and runs as 65534, no start fails.
 func TestUserPoolWhenDroverIsNotRoot(t *testing.T) {
 	require(t, "root")
-	out := openTempDir(t)
+	out := publicDir(t, 0o777)
 	bin := argvrec(t)
 	d := start(t, opts{
 		wrap: publicDrover(t, "--reuid=65534", "--regid=65534", "--clear-groups"),

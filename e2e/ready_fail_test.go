@@ -4,8 +4,7 @@ package e2e
 // socket, a crash loop on "address already in use", a shell without exec.
 
 import (
-	"os"
-	"strconv"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -57,19 +56,16 @@ bind($s, getsockname($fd3)) or die "bind: $!\n";`}
 			}
 			d, _ := startReady(t, opts{env: env}, argv...)
 			// Until both slots have failed six times, /readyz is asked
-			// every 20 ms and must never pass.
-			deadline := time.Now().Add(60 * time.Second)
+			// at every poll and must never pass.
 			asked := 0
-			for d.count(`worker failed; restarting`) < 12 {
+			eventually(t, 60*time.Second, "12 failed starts", func() (string, bool) {
 				if code, body := d.get("/readyz"); code != 503 {
 					t.Fatalf("/readyz %d %q while every worker crash-loops", code, body)
 				}
 				asked++
-				if time.Now().After(deadline) {
-					t.Fatalf("only %d failures in 60s", d.count(`worker failed; restarting`))
-				}
-				time.Sleep(20 * time.Millisecond) // polling HTTP: drover pushes nothing
-			}
+				n := d.count(`worker failed; restarting`)
+				return fmt.Sprintf("%d failed starts, /readyz 503 %d times", n, asked), n >= 12
+			})
 			if n := d.count(hint); n != 1 {
 				t.Errorf("%d hints about the taken port after %d failures, want 1", n, d.count(`worker failed`))
 			}
@@ -98,15 +94,8 @@ func TestReadyShellWithoutExecHint(t *testing.T) {
 func TestReadyOtherUserWithoutPtrace(t *testing.T) {
 	require(t, "root")
 	setpriv := program(t, "setpriv")
-	dir := worldDir(t)
-	script := dir + "/server.py"
-	b, err := os.ReadFile(testdata("ready/server.py"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(script, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	python := readyPython(t)
+	script := publicCopy(t, testdata("ready/server.py"), "server.py", 0o644)
 	for _, tc := range []struct {
 		name string
 		wrap []string
@@ -116,8 +105,8 @@ func TestReadyOtherUserWithoutPtrace(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, url := startReady(t, opts{wrap: tc.wrap, env: []string{"DROVER_WORKERS=1", "DROVER_USER=65534:65534"}},
-				"/usr/bin/python3", script)
-			if tc.wrap != nil && hasCapPtrace(t, d.pid) {
+				python, script)
+			if tc.wrap != nil && hasCap(t, d.pid, capSysPtrace) {
 				t.Fatal("drover still has CAP_SYS_PTRACE: this proves nothing")
 			}
 			m := d.waitLog(listensRx, 1, 30*time.Second)
@@ -132,38 +121,4 @@ func TestReadyOtherUserWithoutPtrace(t *testing.T) {
 			d.stop()
 		})
 	}
-}
-
-// worldDir is a directory every user can read (t.TempDir is root's alone).
-func worldDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "drover-ready-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// hasCapPtrace reads CapEff of pid.
-func hasCapPtrace(t *testing.T, pid int) bool {
-	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
-			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return mask&(1<<19) != 0 // CAP_SYS_PTRACE
-		}
-	}
-	t.Fatal("no CapEff")
-	return false
 }

@@ -407,16 +407,3 @@ func TestResizeQuotaFlappingAtTheFloor(t *testing.T) {
 	}
 	d.stop()
 }
-
-// cpuTicks is the user and system time of pid, in clock ticks (1/100 s).
-func cpuTicks(t *testing.T, pid int) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	u, _ := strconv.Atoi(f[11])
-	s, _ := strconv.Atoi(f[12])
-	return u + s
-}
