@@ -115,16 +115,14 @@ func smokeSignals(t *testing.T, foreign bool) {
 			if !pool {
 				ids[0] = d.waitLog(`^sig-record (\S*) ready`, 1, time.Second)[1]
 			}
+			d.realtimeReady(ids...)
 			var lost []syscall.Signal
 			for _, sig := range forwardable() {
 				if foreign && qemuLost[sig] {
 					lost = append(lost, sig)
 					continue
 				}
-				d.signal(sig)
-				for _, id := range ids {
-					d.recorded(id, sig, 1)
-				}
+				d.forwardOnce(sig, ids...)
 			}
 			// The lost ones last, then SIGRTMAX: the Go runtime hands
 			// pending signals on in increasing order, so once 64 is
@@ -133,10 +131,7 @@ func smokeSignals(t *testing.T, foreign bool) {
 				d.signal(sig)
 			}
 			if len(lost) > 0 {
-				d.signal(sigRTMax)
-				for _, id := range ids {
-					d.recorded(id, sigRTMax, 2)
-				}
+				d.forwardOnce(sigRTMax, ids...)
 				for _, sig := range lost {
 					if n := d.count(fmt.Sprintf(`^sig-record %s got %d$`, ids[0], int(sig))); n == 0 {
 						t.Logf("signal %d not delivered under qemu-user (known: see the smoke test's header)", int(sig))
