@@ -127,12 +127,3 @@ func TestHealthMemoryLimitReplacesWorker(t *testing.T) {
 	t.Logf("successor ready %s before the old worker got SIGTERM", termAt.Sub(readyAt))
 	d.stop()
 }
-
-// parseNanos reads a time a worker wrote in Unix nanoseconds.
-func parseNanos(t *testing.T, s string) time.Time {
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return time.Unix(0, n)
-}

@@ -148,6 +148,16 @@ func waitFile(t *testing.T, path, re string, timeout time.Duration) string {
 	})
 }
 
+// parseNanos reads a time a worker wrote in Unix nanoseconds.
+func parseNanos(t *testing.T, s string) time.Time {
+	t.Helper()
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.Unix(0, n)
+}
+
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil

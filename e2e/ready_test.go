@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -152,8 +151,7 @@ func readyLatencies(t *testing.T, d *drover, out string, n int) []time.Duration 
 		if err != nil {
 			t.Fatalf("drover saw pid %s listen before it did: %v", pid, err)
 		}
-		ns, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		l := at.Sub(time.Unix(0, ns))
+		l := at.Sub(parseNanos(t, string(b)))
 		if l < 0 {
 			t.Fatalf("pid %s seen listening %v before it listened", pid, -l)
 		}
