@@ -100,6 +100,12 @@ func procState(pid int) byte {
 	return 0
 }
 
+// openFDs is how many descriptors pid holds.
+func openFDs(pid int) int {
+	ents, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	return len(ents)
+}
+
 // cpuTicks is the user and system time of pid, in clock ticks (1/100 s).
 func cpuTicks(t *testing.T, pid int) int {
 	t.Helper()

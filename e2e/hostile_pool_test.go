@@ -6,7 +6,6 @@ package e2e
 import (
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -16,12 +15,6 @@ import (
 	"testing"
 	"time"
 )
-
-// openFDs is how many descriptors pid holds.
-func openFDs(pid int) int {
-	ents, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
-	return len(ents)
-}
 
 // 400 idle connections to the health port with drover's descriptors
 // limited to 256: killed workers are all restarted, no start fails for
