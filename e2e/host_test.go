@@ -137,10 +137,20 @@ func children(pid int) []int {
 // child) and returns it; /proc has no event for a fork.
 func firstChildOf(t *testing.T, pid int) int {
 	t.Helper()
-	return eventually(t, 10*time.Second, fmt.Sprintf("process %d to fork a child", pid), func() ([]int, bool) {
+	var child int
+	eventually(t, 10*time.Second, fmt.Sprintf("process %d to fork a child", pid), func() (string, bool) {
 		c := children(pid)
-		return c, len(c) > 0
-	})[0]
+		if len(c) > 0 {
+			child = c[0]
+			return "", true
+		}
+		if st := procState(pid); st != 0 {
+			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+			return fmt.Sprintf("%s in state %c, no children", strings.TrimSpace(string(comm)), st), false
+		}
+		return "the process is gone", false
+	})
+	return child
 }
 
 // waitFile waits until path exists and holds a line matching re, and
