@@ -134,21 +134,31 @@ func children(pid int) []int {
 }
 
 // firstChildOf waits for a child of pid (a worker, or a worker's own
-// child) and returns it; /proc has no event for a fork.
+// child) that runs a program of its own, and returns it; /proc has no
+// event for a fork or an exec. A child still running pid's executable is
+// passed over: a fork that has not exec'd yet, or the child a Go parent
+// forks once to probe clone(CLONE_PIDFD), which exits without exec.
 func firstChildOf(t *testing.T, pid int) int {
 	t.Helper()
+	exe := func(pid int) string {
+		p, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		if err != nil {
+			return "gone"
+		}
+		return p
+	}
 	var child int
-	eventually(t, 10*time.Second, fmt.Sprintf("process %d to fork a child", pid), func() (string, bool) {
-		c := children(pid)
-		if len(c) > 0 {
-			child = c[0]
-			return "", true
+	eventually(t, 10*time.Second, fmt.Sprintf("a child of process %d running a program of its own", pid), func() (string, bool) {
+		parent := exe(pid)
+		var seen []string
+		for _, c := range children(pid) {
+			if e := exe(c); e != "gone" && e != parent {
+				child = c
+				return "", true
+			}
+			seen = append(seen, fmt.Sprintf("%d %s (state %c)", c, exe(c), procState(c)))
 		}
-		if st := procState(pid); st != 0 {
-			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-			return fmt.Sprintf("%s in state %c, no children", strings.TrimSpace(string(comm)), st), false
-		}
-		return "the process is gone", false
+		return fmt.Sprintf("process %d %s, children %v", pid, parent, seen), false
 	})
 	return child
 }
