@@ -27,9 +27,10 @@ import (
 //	oom-child   lowers its oom_score_adj to 500 and allocates and touches
 //	            OOM_MIB MiB, then waits
 //
-// The scores make the worker the OOM killer's choice before any child and
-// long before drover (0): drover does not yet raise its workers' score
-// itself (another change of issue 17 does), so the worker offers itself.
+// drover gives a worker and everything it forks 500 above its own score
+// (DROVER_WORKER_OOM_SCORE_ADJ); the worker raises itself above its
+// children so that the OOM killer takes the worker itself, whose death
+// drover must name, rather than one of its children.
 func oomWorkerMode(mode string) (int, bool) {
 	switch mode {
 	case "oom-worker":
