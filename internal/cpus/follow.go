@@ -42,14 +42,15 @@ func (r Reader) fileMillicores(w *warner) (int64, bool) {
 	if r.CPUFile == "" {
 		return 0, false
 	}
-	data, err := r.readAbs(r.CPUFile)
+	data, err := r.readAbs(r.CPUFile) // its error names the file
 	if err == nil {
 		var m int64
 		if m, err = parseMillicores(data); err == nil {
 			return m, true
 		}
+		err = fmt.Errorf("%s: %w", r.CPUFile, err)
 	}
-	w.warn("DROVER_CPU_FILE", fmt.Sprintf("ignoring DROVER_CPU_FILE %s: %v", r.CPUFile, err))
+	w.warn("DROVER_CPU_FILE", fmt.Sprintf("ignoring DROVER_CPU_FILE %v", err))
 	return 0, false
 }
 
