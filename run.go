@@ -47,26 +47,7 @@ func (d *daemon) run() int {
 	reaperDone := make(chan struct{})
 	go func() {
 		defer close(reaperDone)
-		err := d.rp.RunBatches(ctx, func(es []reaper.Exit) {
-			out := make([]spawn.Exit, len(es))
-			oom, looked := "", false
-			for i, e := range es {
-				ws := syscall.WaitStatus(e.Status)
-				out[i] = spawn.Exit{Pid: e.Pid, Status: ws, CPUSeconds: cpuSeconds(e.Rusage)}
-				// A SIGKILL may be the OOM killer's: one look at the
-				// cgroup's counter per batch, on the reaper's goroutine.
-				if d.oom != nil && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-					if !looked {
-						if n, limit := d.oom.Killed(); n > 0 {
-							oom = limit
-						}
-						looked = true
-					}
-					out[i].OOM = oom
-				}
-			}
-			d.pool.ExitedAll(out)
-		})
+		err := d.rp.RunBatches(ctx, func(es []reaper.Exit) { d.pool.ExitedAll(d.poolExits(es)) })
 		if err != nil {
 			d.log.Error("reaper stopped", "err", err)
 		}
@@ -182,4 +163,26 @@ func (d *daemon) act(sig syscall.Signal) {
 // cpuSeconds is the user and system time in a wait4 resource usage.
 func cpuSeconds(ru unix.Rusage) float64 {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// poolExits turns what the reaper collected into what the pool reads. A
+// SIGKILL may be the OOM killer's: one look at the cgroup's counter per
+// batch, on the reaper's goroutine.
+func (d *daemon) poolExits(es []reaper.Exit) []spawn.Exit {
+	out := make([]spawn.Exit, len(es))
+	oom, looked := "", false
+	for i, e := range es {
+		ws := syscall.WaitStatus(e.Status)
+		out[i] = spawn.Exit{Pid: e.Pid, Status: ws, CPUSeconds: cpuSeconds(e.Rusage)}
+		if d.oom != nil && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+			if !looked {
+				if n, limit := d.oom.Killed(); n > 0 {
+					oom = limit
+				}
+				looked = true
+			}
+			out[i].OOM = oom
+		}
+	}
+	return out
 }
