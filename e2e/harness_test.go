@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -93,18 +94,42 @@ func baseEnv() []string {
 
 // command is drover as a one-shot command, for runs the test only needs the
 // output and exit code of.
+// It is killed, failing the test, if it is still running after
+// commandLimit, so that a hang fails fast instead of at go test's timeout.
 func command(t *testing.T, o opts, args ...string) *exec.Cmd {
 	t.Helper()
 	if o.pidns {
 		require(t, "root")
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), commandLimit)
+	t.Cleanup(cancel)
+	cmd := o.cmd(ctx, args)
+	cmd.Cancel = func() error {
+		if ctx.Err() != context.DeadlineExceeded {
+			return cmd.Process.Kill() // the test ended and left it running
+		}
+		t.Errorf("drover still running after %v, killed: %q", commandLimit, cmd.Args)
+		if h := qemuHang(cmd.Process.Pid); h != "" {
+			t.Log(h)
+		}
+		return cmd.Process.Kill() // and --kill-child takes the namespace with it
+	}
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
+// cmd is the unstarted command that runs drover with args under o.
+func (o opts) cmd(ctx context.Context, args []string) *exec.Cmd {
 	argv := o.argv(args)
-	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(baseEnv(), o.env...)
 	cmd.Stdin = o.stdin
 	cmd.ExtraFiles = o.extra
 	return cmd
 }
+
+// commandLimit bounds a one-shot command; the slowest takes seconds.
+const commandLimit = 2 * time.Minute
 
 // start runs drover with args; the test ends it if it is still alive.
 func start(t *testing.T, o opts, args ...string) *drover {
@@ -114,7 +139,10 @@ func start(t *testing.T, o opts, args ...string) *drover {
 		d.dir = t.TempDir()
 		o.env = append([]string{"DROVER_HEALTH_ADDR=127.0.0.1:0", "HZ_DIR=" + d.dir}, o.env...)
 	}
-	d.cmd = command(t, o, args...)
+	if o.pidns {
+		require(t, "root")
+	}
+	d.cmd = o.cmd(context.Background(), args)
 	d.cmd.Stdout = os.Stdout
 	d.noLog = o.stderr != nil
 	var logW *os.File // the harness's copy of the log pipe's write end
@@ -162,6 +190,11 @@ func startHealth(t *testing.T, env []string, args ...string) *drover {
 // still writes its coverage counters; SIGKILL (and --kill-child for the
 // namespace) only if it does not stop in time.
 func (d *drover) cleanup() {
+	if d.t.Failed() {
+		if h := qemuHang(d.cmd.Process.Pid); h != "" {
+			d.t.Log(h)
+		}
+	}
 	select {
 	case <-d.done:
 	default:

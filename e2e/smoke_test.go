@@ -33,10 +33,19 @@ const sigRTMax = syscall.Signal(64)
 
 var qemuLost = map[syscall.Signal]bool{35: true, 36: true}
 
+// qemuFatal are the signals this subset does not send under qemu-user at
+// all: qemu 7.2 itself dies of SIGSEGV (exit 139) when a SIGILL, SIGFPE or
+// SIGSEGV sent by kill(2) arrives close behind another signal. It is
+// qemu's, not drover's: a ten-line Go program that only calls
+// signal.Notify, sent three SIGILLs in a row, died 12 times in 60 under
+// qemu and 0 in 60 natively. Natively the same cases run.
+var qemuFatal = map[syscall.Signal]bool{syscall.SIGILL: true, syscall.SIGFPE: true, syscall.SIGSEGV: true}
+
 // qemuCannot names what qemu-user cannot emulate and this subset therefore
 // leaves out; the smoke test prints it so that nothing is skipped silently.
 const qemuCannot = "not emulated by qemu-user, so not in this subset: " +
 	"real-time signals 35 and 36 (qemu maps host real-time signals onto the guest's shifted by two: they arrive as 33 and 34); " +
+	"SIGILL, SIGFPE and SIGSEGV sent by kill, which are not sent because qemu 7.2 itself can die of them (exit 139) when they arrive close behind another signal; " +
 	"prctl(PR_SET_CHILD_SUBREAPER), which qemu 7.2 refuses with EINVAL, so drover not running as PID 1 does not reap orphans there (drover logs a warning; as PID 1 it does)"
 
 // elfArch is the GOARCH of an ELF executable.
@@ -118,6 +127,9 @@ func smokeSignals(t *testing.T, foreign bool) {
 			d.realtimeReady(ids...)
 			var lost []syscall.Signal
 			for _, sig := range forwardable() {
+				if foreign && qemuFatal[sig] {
+					continue
+				}
 				if foreign && qemuLost[sig] {
 					lost = append(lost, sig)
 					continue
