@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -27,6 +29,12 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
+	// Under nohup every drover the tests start would inherit SIGHUP
+	// ignored and rightly refuse to reload; a handler here is reset to
+	// the default at exec, which is what a container gives drover.
+	if signal.Ignored(syscall.SIGHUP) {
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
+	}
 	if err := checkRequireList(os.Getenv(requireEnv)); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
