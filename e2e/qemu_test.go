@@ -24,20 +24,34 @@ var qemuInterpreter = sync.OnceValue(func() string {
 	if err != nil || arch == runtime.GOARCH {
 		return ""
 	}
-	b, err := os.ReadFile("/proc/sys/fs/binfmt_misc/qemu-" + qemuHandler[arch])
+	p, err := binfmtInterpreter(arch)
 	if err != nil {
 		return ""
 	}
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
+})
+
+// binfmtInterpreter is the interpreter of the enabled binfmt_misc entry
+// that Debian's qemu-user-static registers for a GOARCH.
+func binfmtInterpreter(arch string) (string, error) {
+	entry := "/proc/sys/fs/binfmt_misc/qemu-" + qemuHandler[arch]
+	b, err := os.ReadFile(entry)
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(string(b), "enabled") {
+		return "", fmt.Errorf("%s is disabled", entry)
+	}
 	for _, l := range strings.Split(string(b), "\n") {
 		if p, ok := strings.CutPrefix(l, "interpreter "); ok {
-			if r, err := filepath.EvalSymlinks(p); err == nil {
-				return r
-			}
-			return p
+			return p, nil
 		}
 	}
-	return ""
-})
+	return "", fmt.Errorf("%s names no interpreter", entry)
+}
 
 // qemuHang describes the processes under root that are qemu running a
 // child of a process qemu runs, that is drover's forks that never
