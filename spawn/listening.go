@@ -49,7 +49,9 @@ func (p *Pool) listening() bool { return p.cfg.ReadyListening && p.cfg.Probe != 
 
 // probeAfter checks w's tree once d has passed. The check runs on the
 // timer's goroutine, so reading /proc never holds up the pool; only its
-// result is posted.
+// result is posted. Each probe arms the next only after the last has
+// fired, so one field holds the pending one: a worker probed every 50 ms
+// for a long DROVER_STARTUP_TIMEOUT does not collect timers.
 func (p *Pool) probeAfter(w *worker, d time.Duration) {
 	pid, slot := w.pid, w.slot.id
 	t := p.env.afterFunc(d, func() {
@@ -62,7 +64,7 @@ func (p *Pool) probeAfter(w *worker, d time.Duration) {
 			}
 		})
 	})
-	w.timers = append(w.timers, t)
+	w.probe = t
 }
 
 func (p *Pool) probed(w *worker, l Listen, err error, last time.Duration) {

@@ -1,6 +1,7 @@
 package spawn
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync"
@@ -94,6 +95,12 @@ func TestListeningReady(t *testing.T) {
 	}
 	if s := h.snap(); s.Ready != 0 || s.Workers[0].State != "starting" {
 		t.Fatalf("ready without listening: %+v", s.Workers)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	held, err := ask(ctx, h.p, func() int { return len(h.p.st.pids[pid].timers) })
+	if err != nil || held != 1 {
+		t.Errorf("after %d probes the worker holds %d timers (%v), want 1: its startup timeout", len(probes), held, err)
 	}
 	fp.listen(pid)
 	h.advance(maxProbe)

@@ -107,8 +107,9 @@ type worker struct {
 	purpose    string // why it replaces the slot's worker; "" for the slot's own
 
 	gone     chan struct{} // closed when reaped: ends the wait for exec
-	timers   []timer       // one-shot: startup timeout, ready delay, probes, stop timeout
+	timers   []timer       // one-shot: startup timeout, ready delay, stop timeout
 	watchdog timer
+	probe    timer // the pending readiness probe (DROVER_READY=listening)
 	startup  timer // the startup timeout, stopped once ready
 
 	// confirmed: the program itself showed it serves (the probe saw it
@@ -143,6 +144,9 @@ func (w *worker) cancelTimers() {
 	w.timers = nil
 	if w.watchdog != nil {
 		w.watchdog.Stop()
+	}
+	if w.probe != nil {
+		w.probe.Stop()
 	}
 }
 
