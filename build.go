@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -113,7 +112,7 @@ func (d *daemon) subscribeSignals() error {
 	inherited := launch.InheritedSignals()
 	std, rt := splitRealtime(inherited.Filter(catchable()))
 	signal.Notify(d.sigs, std...)
-	if d.s.Pool && d.s.HUP == config.Reload && slices.Contains(inherited.Ignored, unix.SIGHUP) {
+	if d.s.Pool && d.s.HUP == config.Reload && inherited.IsIgnored(unix.SIGHUP) {
 		// Kept ignored on purpose (nohup must work), but then a reload by
 		// signal can never happen, and nothing else would say so.
 		d.log.Warn("SIGHUP was ignored when drover started (nohup?) and stays ignored: SIGHUP will not reload the workers; start drover without nohup for rolling reloads")

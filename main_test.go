@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/drover-init/drover/internal/config"
+	"github.com/drover-init/drover/internal/cpus"
+	"github.com/drover-init/drover/spawn"
 )
 
 // setenv makes the process environment hold exactly these DROVER_*
@@ -110,6 +112,25 @@ func TestLoggerFormats(t *testing.T) {
 	var rec map[string]any
 	if json.Unmarshal(b.Bytes(), &rec) != nil || rec["msg"] != "shown" || rec["n"] != 1.0 {
 		t.Errorf("json: %q", b.String())
+	}
+}
+
+// config's words are cast straight to the types of the packages that act
+// on them (config imports none of drover's packages), so each list must
+// match word for word: an unknown rounding would act as ceil and an
+// unknown policy as always, with nothing to say so.
+func TestConfigWordsAreThePackagesWords(t *testing.T) {
+	for _, c := range [][2]string{
+		{string(config.Ceil), string(cpus.Ceil)},
+		{string(config.Floor), string(cpus.Floor)},
+		{string(config.Nearest), string(cpus.Nearest)},
+		{string(config.Always), string(spawn.Always)},
+		{string(config.OnFailure), string(spawn.OnFailure)},
+		{string(config.Never), string(spawn.Never)},
+	} {
+		if c[0] != c[1] {
+			t.Errorf("config has %q where the package has %q", c[0], c[1])
+		}
 	}
 }
 

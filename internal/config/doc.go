@@ -14,7 +14,9 @@
 //
 // Around envconfig, three rules that it does not have:
 //   - An empty or blank value means unset, for every variable: templated
-//     manifests produce them. The first non-blank of duplicate names wins.
+//     manifests produce them. Of duplicate names the first wins, even a
+//     blank one, which leaves the variable unset (the Go runtime gives
+//     drover the first).
 //     envconfig reads the process environment, so Load removes blank
 //     DROVER_* values from drover's own environment before it runs; the
 //     workers get the environment as drover received it.
