@@ -7,42 +7,12 @@ import (
 	"unicode/utf8"
 )
 
-// Escape is s with every rune a terminal or a line-based log reader could
-// act on written as a Go escape: \n, \r, \t, \x1b, \u0085, \u202e, and
-// \xff for a byte that is not UTF-8. Printable text, spaces included, is
-// kept as it is, so a message stays readable. Backslashes are not doubled:
-// the point is that nothing raw gets through, and messages quote the
-// values they embed where it matters.
-func Escape(s string) string {
-	if clean(s) {
-		return s
-	}
-	return string(appendEscaped(nil, s))
-}
-
-// clean says whether s has nothing to escape; the common case costs one
-// pass and no allocation.
-func clean(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f {
-			return cleanSlow(s[i:])
-		}
-	}
-	return true
-}
-
-func cleanSlow(s string) bool {
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if (r == utf8.RuneError && n == 1) || !unicode.IsPrint(r) {
-			return false
-		}
-		i += n
-	}
-	return true
-}
-
-// appendEscaped appends s to b as Escape describes.
+// appendEscaped appends s to b with every rune a terminal or a line-based
+// log reader could act on written as a Go escape: \n, \r, \t, \x1b,
+// \u0085, \u202e, and \xff for a byte that is not UTF-8. Printable text,
+// spaces included, is kept as it is, so a message stays readable.
+// Backslashes are not doubled: the point is that nothing raw gets through,
+// and messages quote the values they embed where it matters.
 func appendEscaped(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]

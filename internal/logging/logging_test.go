@@ -162,8 +162,8 @@ func TestEscape(t *testing.T) {
 		"\U000e0001":         `\U000e0001`,
 		`back\slash`:         `back\slash`,
 	} {
-		if got := Escape(in); got != want {
-			t.Errorf("Escape(%q) = %q, want %q", in, got, want)
+		if got := string(appendEscaped(nil, in)); got != want {
+			t.Errorf("appendEscaped(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -2,9 +2,7 @@ package sockwait
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"runtime"
 	"strconv"
@@ -85,9 +83,6 @@ func hasCap(n int) bool {
 	}
 	return false
 }
-
-// IsPermission says the error is a lack of access to a process's files.
-func IsPermission(err error) bool { return errors.Is(err, fs.ErrPermission) }
 
 // setfsuid and setfsgid change the calling thread only, and return the
 // previous id (the current one when asked for -1).

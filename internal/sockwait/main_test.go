@@ -2,7 +2,9 @@ package sockwait
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -47,7 +49,7 @@ func helperCheck() int {
 		c.switchCreds = false
 	}
 	r, err := c.Check(pid, []Socket{{Ino: ino}})
-	fmt.Printf("switch=%v listening=%v how=%s err=%v perm=%v\n", c.switchCreds, r.Listening, r.How, err, IsPermission(err))
+	fmt.Printf("switch=%v listening=%v how=%s err=%v perm=%v\n", c.switchCreds, r.Listening, r.How, err, errors.Is(err, fs.ErrPermission))
 	return 0
 }
 

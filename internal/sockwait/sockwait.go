@@ -134,9 +134,6 @@ func NewArch(procRoot, goarch string) (*Checker, error) {
 	return c, nil
 }
 
-// Arch is the architecture whose system calls the checker decodes.
-func (c *Checker) Arch() string { return c.arch.name }
-
 // Check looks for a process of pid's tree waiting for connections on one
 // of socks. A process that exits during the walk is skipped (not
 // listening); an error means the worker itself could not be read (no
