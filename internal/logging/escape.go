@@ -56,7 +56,7 @@ func appendHex(b []byte, prefix string, v uint32, digits int) []byte {
 
 // appendValue appends an attribute value: as it is when that is one
 // unambiguous word, else double-quoted with strconv's escapes (which cover
-// every rune Escape would escape, and the quote and backslash themselves).
+// every rune appendEscaped escapes, and the quote and backslash themselves).
 func appendValue(b []byte, s string) []byte {
 	if s == "" || !plainWord(s) {
 		return strconv.AppendQuote(b, s)
