@@ -97,6 +97,7 @@ func checkNames() error {
 	}
 	var known map[string]bool
 	var names []string
+	var links []serviceLink
 	for _, kv := range os.Environ() {
 		k, v, _ := strings.Cut(kv, "=")
 		if !strings.HasPrefix(k, prefix+"_") || k == "DROVER_WORKER_ID" { // set by a drover for its workers
@@ -108,8 +109,9 @@ func checkNames() error {
 				known[x.Key] = true
 				names = append(names, x.Key)
 			}
+			links = serviceLinks()
 		}
-		if known[k] || serviceLink(k, v) {
+		if known[k] || isServiceLink(links, k, v) {
 			continue
 		}
 		hint := "see drover --help for the variables"
@@ -121,25 +123,34 @@ func checkNames() error {
 	return nil
 }
 
-// serviceLink says whether k=v is a variable Kubernetes gives every
+// A serviceLink is the shape of a variable Kubernetes gives every
 // container for each Service in its namespace (unless the pod sets
 // enableServiceLinks: false), named after the Service: a Service called
 // drover, or drover-web, yields DROVER_SERVICE_HOST,
 // DROVER_WEB_PORT_80_TCP_ADDR and so on. They are not drover's, and a pod
 // must not crash-loop because of a Service's name. Name and value must both
 // have the shape Kubernetes gives them, so a typo of a real variable is
-// still caught. Only names drover does not know get here, so the patterns
-// are compiled only then.
-func serviceLink(k, v string) bool {
+// still caught.
+type serviceLink struct {
+	name  *regexp.Regexp
+	value func(string) bool
+}
+
+// serviceLinks compiles the shapes. Only an environment with a name
+// drover does not know needs them, so they are compiled only then, and
+// once for all such names (a Service brings about eight per port).
+func serviceLinks() []serviceLink {
 	const svc = `^DROVER(_[A-Z0-9_]+)?`
 	isPort := func(s string) bool { n, err := strconv.Atoi(s); return err == nil && n > 0 && n < 65536 }
 	isIP := func(s string) bool { _, err := netip.ParseAddr(strings.Trim(s, "[]")); return err == nil }
+	url := regexp.MustCompile(`^(tcp|udp|sctp)://(.+):([0-9]+)$`)
 	isURL := func(s string) bool {
-		m := regexp.MustCompile(`^(tcp|udp|sctp)://(.+):([0-9]+)$`).FindStringSubmatch(s)
+		m := url.FindStringSubmatch(s)
 		return m != nil && isIP(m[2]) && isPort(m[3])
 	}
 	isProto := func(s string) bool { return s == "tcp" || s == "udp" || s == "sctp" }
-	for _, link := range []struct {
+	var out []serviceLink
+	for _, l := range []struct {
 		name  string
 		value func(string) bool
 	}{
@@ -150,7 +161,15 @@ func serviceLink(k, v string) bool {
 		{svc + `_PORT_[0-9]+_(TCP|UDP|SCTP)_PORT$`, isPort},
 		{svc + `_PORT_[0-9]+_(TCP|UDP|SCTP)_ADDR$`, isIP},
 	} {
-		if regexp.MustCompile(link.name).MatchString(k) && link.value(v) {
+		out = append(out, serviceLink{regexp.MustCompile(l.name), l.value})
+	}
+	return out
+}
+
+// isServiceLink says whether k=v has one of the shapes.
+func isServiceLink(links []serviceLink, k, v string) bool {
+	for _, l := range links {
+		if l.name.MatchString(k) && l.value(v) {
 			return true
 		}
 	}
