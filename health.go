@@ -8,7 +8,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
 	"github.com/drover-init/drover/health"
@@ -38,7 +37,7 @@ func (d *daemon) openHealth() (err error) {
 	names := healthNames()
 	d.srv, err = health.New(health.Options{
 		Addr: addr, Source: src, Logger: d.log, Names: names,
-		Gatherer: prometheus.Gatherers{health.NewRegistry(src, buildVersion(), names), droppedLines(d.logDropped)},
+		Gatherer: health.NewRegistry(src, buildVersion(), names, droppedLines(d.logDropped)),
 	})
 	if err != nil {
 		return err

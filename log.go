@@ -32,11 +32,9 @@ func startError(format config.LogFormat, w io.Writer, err error) {
 
 // droppedLines exports how many of drover's own log lines stderr did not
 // take (internal/logging drops rather than block supervision).
-func droppedLines(dropped func() uint64) prometheus.Gatherer {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+func droppedLines(dropped func() uint64) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "drover_log_lines_dropped_total",
 		Help: "drover's own log lines dropped because stderr did not take them in time.",
-	}, func() float64 { return float64(dropped()) }))
-	return reg
+	}, func() float64 { return float64(dropped()) })
 }

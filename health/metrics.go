@@ -76,10 +76,13 @@ func NewCollector(src Source, version string, names Names, timeout time.Duration
 // that nothing else linked into the binary leaks series into /metrics):
 // the Collector plus the Go runtime and process collectors. It is built at
 // the first scrape: a pod nobody scrapes should not carry the collectors'
-// tables in PID 1's memory.
-func NewRegistry(src Source, version string, names Names) prometheus.Gatherer {
+// tables in PID 1's memory. extra are registered with them then (the
+// caller's own counters, such as drover's dropped log lines).
+func NewRegistry(src Source, version string, names Names, extra ...prometheus.Collector) prometheus.Gatherer {
 	return &lazyGatherer{build: func() prometheus.Gatherer {
-		return newRegistry(src, version, names, DefaultTimeout)
+		reg := newRegistry(src, version, names, DefaultTimeout)
+		reg.MustRegister(extra...)
+		return reg
 	}}
 }
 
