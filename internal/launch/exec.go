@@ -74,7 +74,6 @@ func (x *Exec) Start(env []string, files []*os.File) (Process, error) {
 	oom := x.OOM != nil && x.OOM.Worker != x.OOM.Drover
 	done := make(chan struct{})
 	var w *os.File
-	direct := x.Shim == ""
 	if x.Shim != "" {
 		r, pw, err := os.Pipe()
 		if err != nil {
@@ -119,16 +118,16 @@ func (x *Exec) Start(env []string, files []*os.File) (Process, error) {
 		}()
 	} else {
 		close(done) // os/exec returns from Start only once the exec succeeded
-	}
-	if oom && direct {
-		// No shim runs before the program: the child gets the worker's
-		// score by inheriting it at fork. drover holds it from here until
-		// the program has started (os/exec returns after the exec), a
-		// fraction of a millisecond in which the OOM killer would weigh
-		// drover like a worker. Errors are ignored: drover checked at
-		// start that it may write its score.
-		_ = writeOOM(ownOOMFile, x.OOM.Worker)
-		defer func() { _ = writeOOM(ownOOMFile, x.OOM.Drover) }()
+		if oom {
+			// No shim runs before the program: the child gets the worker's
+			// score by inheriting it at fork. drover holds it from here until
+			// the program has started (os/exec returns after the exec), a
+			// fraction of a millisecond in which the OOM killer would weigh
+			// drover like a worker. Errors are ignored: drover checked at
+			// start that it may write its score.
+			_ = writeOOM(ownOOMFile, x.OOM.Worker)
+			defer func() { _ = writeOOM(ownOOMFile, x.OOM.Drover) }()
+		}
 	}
 	if x.Lock != nil {
 		x.Lock.Lock()
