@@ -12,10 +12,6 @@ import (
 	"github.com/prometheus/procfs"
 )
 
-// maxChildrenFile bounds one /proc/self/task/TID/children: pid_max is at
-// most 2^22, so even every possible pid listed is under 32 MiB.
-const maxChildrenFile = 32 << 20
-
 // procChildren lists the children of process self from a procfs mounted at
 // proc. The kernel keeps each thread's children in
 // /proc/self/task/TID/children, so the cost is proportional to our own
@@ -39,7 +35,7 @@ func (p procChildren) list() ([]int, error) {
 	}
 	var kids []int
 	for _, f := range files {
-		b, err := kfile.Read(f, maxChildrenFile)
+		b, err := kfile.Read(f, kfile.MaxChildren)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // the thread exited since the glob
 		}

@@ -61,6 +61,10 @@ func Open(path string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), path), nil
 }
 
+// MaxChildren bounds one /proc/PID/task/TID/children: pid_max is at most
+// 2^22, so even every possible pid listed is under 32 MiB.
+const MaxChildren = 32 << 20
+
 // Read reads all of a file of at most max bytes; a larger one is an error.
 func Read(path string, max int) ([]byte, error) {
 	f, err := Open(path)

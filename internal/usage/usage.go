@@ -19,10 +19,6 @@ import (
 	"github.com/prometheus/procfs"
 )
 
-// maxChildrenFile bounds one /proc/PID/task/TID/children: pid_max is at
-// most 2^22, so even every possible pid listed is under 32 MiB.
-const maxChildrenFile = 32 << 20
-
 // maxProcs bounds how many processes one Read visits in all, so that a
 // fork bomb inside a worker cannot turn a /metrics scrape into a long walk.
 const maxProcs = 1 << 14
@@ -121,7 +117,7 @@ func (r *Reader) children(pid int, to []int) []int {
 		return to
 	}
 	for _, t := range tasks {
-		data, err := kfile.Read(filepath.Join(taskDir, t.Name(), "children"), maxChildrenFile)
+		data, err := kfile.Read(filepath.Join(taskDir, t.Name(), "children"), kfile.MaxChildren)
 		if err != nil {
 			continue // a thread ending mid-walk, or a kernel without CONFIG_PROC_CHILDREN
 		}
